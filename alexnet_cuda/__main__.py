@@ -1,0 +1,3 @@
+from alexnet_cuda.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""The `alexnet-cuda` command. Each subcommand lives in its own module under alexnet_cuda.commands
+with `add_arguments(parser)` and `run(args) -> int`, imported only when it is used, so that
+`alexnet-cuda --help` starts fast and never touches a GPU library."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name: (module, one-line help)
+COMMANDS = {
+    "gradcheck": ("alexnet_cuda.commands.gradcheck", "check every backward against finite differences"),
+}
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed without a traceback, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alexnet-cuda",
+        description="AlexNet on hand-written kernels: NumPy reference, Numba CUDA and CUDA C through CuPy.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module_name)
+        importlib.import_module(module_name).add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except UsageError as error:
+        print(f"alexnet-cuda {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"alexnet-cuda {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,59 @@
+"""The op contract of alexnet-cuda, in three faces: `reference` (NumPy), `numba` and `cuda`.
+
+Every face exposes the functions named in `OPS` with the same signatures (see DESIGN.md and
+`kernels.reference` for the semantics). `load(name)` returns a face module by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+FACES = ("reference", "numba", "cuda")
+
+OPS = (
+    "conv2d_forward",
+    "conv2d_backward",
+    "linear_forward",
+    "linear_backward",
+    "relu_forward",
+    "relu_backward",
+    "lrn_forward",
+    "lrn_backward",
+    "maxpool_forward",
+    "maxpool_backward",
+    "dropout_forward",
+    "dropout_backward",
+    "softmax_xent_forward",
+    "softmax_xent_backward",
+    "sgd_update",
+)
+
+
+class FaceUnavailable(RuntimeError):
+    """A face that this machine cannot run was asked for (say, `cuda` without a GPU)."""
+
+
+def load(name: str) -> ModuleType:
+    """Return the face called `name` ('reference', 'numba' or 'cuda').
+
+    Raises ValueError for an unknown name and FaceUnavailable, with what to do instead, when the
+    face cannot run here.
+    """
+    if name not in FACES:
+        raise ValueError(f"unknown kernel face {name!r}; expected one of {', '.join(FACES)}")
+    if name == "cuda":
+        from kernels.devices import has_gpu
+
+        if not has_gpu():
+            raise FaceUnavailable(
+                "the 'cuda' face runs CUDA C kernels through CuPy and needs a CUDA GPU, but no CUDA "
+                "device was found on this machine (libcuda.so.1 missing or reporting no device). "
+                "Use the 'reference' face (NumPy) or the 'numba' face (Numba's CUDA simulator) instead."
+            )
+    try:
+        return importlib.import_module(f"kernels.{name}")
+    except FaceUnavailable:
+        raise
+    except ImportError as error:
+        raise FaceUnavailable(f"the {name!r} face could not be imported: {error}") from error

@@ -1,0 +1,54 @@
+"""The NumPy face: the oracle every kernel is checked against, and the CPU training backend.
+
+Takes and returns NumPy arrays, float32 or float64 (one dtype per call).
+"""
+
+import numpy as np
+
+from kernels.reference.conv import conv2d_backward, conv2d_forward
+from kernels.reference.elementwise import (
+    dropout_backward,
+    dropout_forward,
+    dropout_mask,
+    relu_backward,
+    relu_forward,
+    sgd_update,
+)
+from kernels.reference.linear import linear_backward, linear_forward
+from kernels.reference.loss import softmax_xent_backward, softmax_xent_forward
+from kernels.reference.lrn import lrn_backward, lrn_forward
+from kernels.reference.pool import maxpool_backward, maxpool_forward
+
+NAME = "reference"
+
+
+def to_device(array):
+    """Arrays of this face are NumPy arrays already."""
+    return np.asarray(array, order="C")
+
+
+def to_host(array):
+    return np.asarray(array)
+
+
+__all__ = [
+    "NAME",
+    "conv2d_backward",
+    "conv2d_forward",
+    "dropout_backward",
+    "dropout_forward",
+    "dropout_mask",
+    "linear_backward",
+    "linear_forward",
+    "lrn_backward",
+    "lrn_forward",
+    "maxpool_backward",
+    "maxpool_forward",
+    "relu_backward",
+    "relu_forward",
+    "sgd_update",
+    "softmax_xent_backward",
+    "softmax_xent_forward",
+    "to_device",
+    "to_host",
+]

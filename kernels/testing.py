@@ -1,0 +1,105 @@
+"""One way to compare a kernel with the reference, and one table of tolerances, each with its reason.
+
+Used by the tests, the benchmarks (which validate before they time) and `alexnet-cuda gradcheck`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float
+    rtol: float
+    reason: str
+
+
+TOLERANCES = {
+    "exact": Tolerance(
+        0.0, 0.0,
+        "selections and integer results: ReLU, max-pool values and argmax, dropout masks and the "
+        "masked values, which every face computes with the same single rounding",
+    ),
+    "float32_elementwise": Tolerance(
+        1e-6, 2e-5,
+        "a handful of float32 roundings per element (LRN, SGD, softmax, overlapping max-pool "
+        "gradients); faces may contract a·b + c into one fused multiply-add or order a short sum "
+        "differently",
+    ),
+    "float32_reduction": Tolerance(
+        1e-4, 1e-4,
+        "dot products over up to ~10^4 terms of O(1) inputs (convolution, linear, bias and filter "
+        "gradients), summed in another order by a tiled kernel: the error grows like "
+        "sqrt(K)·2^-24·max|term|",
+    ),
+    "float32_large_reduction": Tolerance(
+        2e-3, 2e-3,
+        "the same at AlexNet's real shapes (K up to 9216, filter-gradient sums over N·OH·OW up to "
+        "387,200 terms at batch 128)",
+    ),
+}
+
+# Gradient checks compare an analytic gradient a with a central difference n over the same entries:
+#     relative error = max|a − n| / max(max|a|, max|n|, 1e-12)
+GRADCHECK_STEP = 1e-6
+GRADCHECK_THRESHOLDS = {
+    "float64": (
+        1e-6,
+        "float64 central differences with h = 1e-6: truncation O(h²) and rounding O(2^-52/h) keep "
+        "a correct gradient near 1e-9; a wrong index or a missing term gives O(1)",
+    ),
+    "float32": (
+        2e-3,
+        "a float32 face's analytic gradient against float64 differences: float32 rounding "
+        "(2^-24 per step) through a few layers",
+    ),
+}
+
+
+def to_numpy(array) -> np.ndarray:
+    """A host copy of a NumPy or CuPy array (CuPy arrays have .get())."""
+    return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else np.asarray(array)
+
+
+def assert_close(actual, reference, atol: float, rtol: float, what: str = "result") -> None:
+    """Assert |actual − reference| <= atol + rtol·|reference| everywhere, NaN where and only where
+    the reference has NaN; the message names the worst element."""
+    actual, reference = to_numpy(actual), to_numpy(reference)
+    if actual.shape != reference.shape:
+        raise AssertionError(f"{what}: shape {actual.shape} != reference shape {reference.shape}")
+    if actual.dtype.kind in "iub" or reference.dtype.kind in "iub":
+        mismatched = actual != reference
+        if mismatched.any():
+            first = tuple(int(i) for i in np.argwhere(mismatched)[0])
+            raise AssertionError(
+                f"{what}: {int(mismatched.sum())} of {actual.size} integer elements differ; first at "
+                f"{first}: {actual[first]} != {reference[first]}"
+            )
+        return
+    a = actual.astype(np.float64)
+    r = reference.astype(np.float64)
+    nan_mismatch = np.isnan(a) != np.isnan(r)
+    error = np.where(np.isnan(a) | np.isnan(r), 0.0, np.abs(a - r))
+    bad = nan_mismatch | (error > atol + rtol * np.abs(r))
+    if bad.any():
+        worst = np.unravel_index(np.argmax(np.where(nan_mismatch, np.inf, error)), a.shape)
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} of {a.size} elements outside atol={atol:g}, rtol={rtol:g}; "
+            f"worst at {tuple(int(i) for i in worst)}: {a[worst]!r} vs reference {r[worst]!r} "
+            f"(max abs error {np.nanmax(error):.3g})"
+        )
+
+
+def assert_matches(actual, reference, tolerance: str, what: str = "result") -> None:
+    """assert_close with a named row of TOLERANCES."""
+    row = TOLERANCES[tolerance]
+    assert_close(actual, reference, row.atol, row.rtol, what)
+
+
+def relative_error(analytic, numeric) -> float:
+    analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
+    scale = max(np.abs(analytic).max(initial=0.0), np.abs(numeric).max(initial=0.0), 1e-12)
+    return float(np.abs(analytic - numeric).max(initial=0.0) / scale)
