@@ -20,6 +20,7 @@ from kernels.reference.lrn import lrn_backward, lrn_forward
 from kernels.reference.pool import maxpool_backward, maxpool_forward
 
 NAME = "reference"
+xp = np  # the array module of this face, for allocating arrays of its kind
 
 
 def to_device(array):
@@ -51,4 +52,5 @@ __all__ = [
     "softmax_xent_forward",
     "to_device",
     "to_host",
+    "xp",
 ]
