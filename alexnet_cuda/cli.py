@@ -11,6 +11,8 @@ import sys
 # name: (module, one-line help)
 COMMANDS = {
     "gradcheck": ("alexnet_cuda.commands.gradcheck", "check every backward against finite differences"),
+    "prepare": ("alexnet_cuda.commands.prepare", "decode an image folder once into a packed memory-mapped dataset"),
+    "synth": ("alexnet_cuda.commands.synth", "write the built-in synthetic image folder (10 classes of drawn shapes)"),
 }
 
 
