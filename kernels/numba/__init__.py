@@ -27,9 +27,13 @@ from kernels.numba.targets import KernelTarget, compile_ptx
 NAME = "numba"
 
 # The modules that implement contract ops; each defines VERSIONS = {op: {version: launcher}}.
-_OP_MODULES: tuple[str, ...] = ()
+_OP_MODULES: tuple[str, ...] = ("elementwise",)
 
-PROMOTED: dict[str, int] = {}
+PROMOTED: dict[str, int] = {
+    "relu_forward": 1,
+    "relu_backward": 1,
+    "sgd_update": 1,
+}
 
 
 def _gather_versions() -> dict[str, dict[int, object]]:
