@@ -57,7 +57,7 @@ def ptxas_log(ptx: str, arch: str) -> str:
     Raises RuntimeError with the log when assembly fails."""
     from cuda.bindings import nvjitlink
 
-    options = [f"-arch={arch}", "-Xptxas=-v"]
+    options = [f"-arch={arch}", "-verbose", "-Xptxas=-v"]
     handle = nvjitlink.create(len(options), options)
     try:
         data = ptx.encode()
