@@ -364,3 +364,17 @@ def test_to_device_copies_and_returns_the_face_kind():
 def test_bad_arguments_raise_value_errors_naming_them(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_launch_overhead_calls_run_every_op():
+    """The GPU-only launch-overhead report (kernels.numba.launch_overhead) calls every op at tiny
+    shapes; here each call runs once, wherever the face runs, and launches at least one kernel."""
+    from kernels.numba import runtime
+    from kernels.numba.launch_overhead import tiny_calls
+
+    calls = tiny_calls(face)
+    assert set(calls) == set(OPS)
+    for name, call in calls.items():
+        before = runtime.launch_count()
+        call()
+        assert runtime.launch_count() > before, name

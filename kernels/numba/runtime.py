@@ -21,6 +21,12 @@ from kernels.contract import FLOAT32, ArraySpec
 from kernels.numba.mode import COMPILE_ONLY_ENV, MODE
 
 _poison = False
+_launches = 0
+
+
+def launch_count() -> int:
+    """Kernel launches issued through `launch` in this process so far (for overhead reports and tests)."""
+    return _launches
 
 
 @contextlib.contextmanager
@@ -68,6 +74,8 @@ if MODE == "gpu":
         return cuda.as_cuda_array(value, sync=False) if isinstance(value, cupy.ndarray) else value
 
     def launch(kernel, grid, block, *args):
+        global _launches
+        _launches += 1
         kernel[grid, block, current_stream()](*(_kernel_argument(a) for a in args))
 
     def empty(shape, dtype=np.float32):
@@ -93,6 +101,8 @@ elif MODE == "simulator":
         return np.asarray(array)
 
     def launch(kernel, grid, block, *args):
+        global _launches
+        _launches += 1
         kernel[grid, block](*args)
 
     def empty(shape, dtype=np.float32):
