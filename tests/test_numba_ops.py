@@ -366,15 +366,41 @@ def test_bad_arguments_raise_value_errors_naming_them(call, message):
         call()
 
 
-def test_launch_overhead_calls_run_every_op():
-    """The GPU-only launch-overhead report (kernels.numba.launch_overhead) calls every op at tiny
-    shapes; here each call runs once, wherever the face runs, and launches at least one kernel."""
-    from kernels.numba import runtime
+def test_launchers_pass_the_types_their_compile_targets_declare():
+    """The PTX compile check compiles each kernel for its KernelTarget signature; a launcher passing
+    other types (an int64 for an int32, a strided array) would make the GPU compile a variant that
+    no check has seen. Every launch of every version of every op, at tiny shapes, is typed here as
+    Numba types it at launch and compared with the kernel's declared signatures. The calls are those
+    of the GPU-only launch-overhead report (kernels.numba.launch_overhead), which this also runs."""
+    import numba
+    from numba.core.sigutils import normalize_signature
+
     from kernels.numba.launch_overhead import tiny_calls
+    from kernels.numba.runtime import recorded_launches
+    from kernels.numba.targets import python_function
+
+    declared = {}
+    for target in face.compile_targets():
+        arguments, _ = normalize_signature(target.signature)
+        declared.setdefault(python_function(target.dispatcher), set()).add(tuple(arguments))
 
     calls = tiny_calls(face)
     assert set(calls) == set(OPS)
-    for name, call in calls.items():
-        before = runtime.launch_count()
-        call()
-        assert runtime.launch_count() > before, name
+    with recorded_launches() as launches:
+        for op, call in calls.items():
+            for version, launcher in face.VERSIONS[op].items():
+                setattr(face, op, launcher)
+                try:
+                    before = len(launches)
+                    call()
+                    assert len(launches) > before, f"{op} v{version} launched nothing"
+                finally:
+                    setattr(face, op, face.VERSIONS[op][face.PROMOTED[op]])
+    kernels_launched = set()
+    for kernel, arguments in launches:
+        function = python_function(kernel)
+        kernels_launched.add(function)
+        types = tuple(numba.typeof(a if isinstance(a, np.generic) else to_numpy(a)) for a in arguments)
+        assert types in declared[function], f"{function.__name__} launched with {types}, declared {declared[function]}"
+    contract_kernels = {python_function(t.dispatcher) for t in face.compile_targets() if t.op in OPS}
+    assert kernels_launched == contract_kernels

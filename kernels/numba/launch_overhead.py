@@ -37,7 +37,7 @@ def tiny_calls(face) -> dict[str, Callable[[], object]]:
     def device(*shape, dtype=np.float32):
         return face.to_device(rng.standard_normal(shape).astype(dtype))
 
-    x, w, b = device(1, 2, 4, 4), device(2, 2, 3, 3), device(2)
+    x, w, b = device(1, 2, 9, 9), device(2, 2, 3, 3), device(2)  # 81 positions: dw splits its sum
     y = face.conv2d_forward(x, w, b, 1, 1, 1)
     fc_x, fc_w, fc_b, fc_dy = device(2, 16), device(4, 16), device(4), device(2, 4)
     pooled, argmax = face.maxpool_forward(x, 3, 2)
