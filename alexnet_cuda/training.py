@@ -89,6 +89,8 @@ class Trainer:
         self.schedule = LRSchedule(config.lr_schedule, config.lr, config.lr_step_epochs, config.plateau_patience)
         self.history: list[dict] = []
         self.best_val_top1 = -1.0
+        if not config.checkpoint_dir:
+            raise ValueError("config.checkpoint_dir: a training run needs a folder for its checkpoints")
         self.folder = Path(config.checkpoint_dir)
         if resume_from is not None:
             self._restore(resume_from)

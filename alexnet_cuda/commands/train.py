@@ -53,7 +53,7 @@ def add_arguments(parser):
     add("--no-progress", action="store_true", help="no progress bar (for logs)")
 
 
-CONFIG_FLAGS = [name for name in TrainConfig.__dataclass_fields__ if name != "kernels"] + ["kernels"]
+CONFIG_FLAGS = list(TrainConfig.__dataclass_fields__)  # every one is also a flag of this command
 
 
 def run(args) -> int:
