@@ -83,16 +83,18 @@ class CupyBackend:
 
     name = "cupy"
 
-    def __init__(self, poison: bool = False):
+    def __init__(self):
         import cupy
 
         self.xp = cupy
         self.spec = ArraySpec(cupy.ndarray, FLOAT32, "CuPy")
-        self.poison = poison
         self._modules: dict[Path, object] = {}
 
     def empty(self, shape, dtype=np.float32):
-        return _allocate(self.xp, shape, dtype, self.poison)
+        dtype = np.dtype(dtype)
+        if _poison:
+            return self.xp.full(shape, poison_value(dtype), dtype=dtype)
+        return self.xp.empty(shape, dtype=dtype)
 
     @staticmethod
     def pointer(array) -> int:
@@ -121,15 +123,34 @@ class CupyBackend:
         self.xp.cuda.get_current_stream().synchronize()
 
 
-def _allocate(xp, shape, dtype, poison: bool):
-    """A new output array; poisoned (NaN for floats, a sentinel for integers) when asked, so that an
-    element a kernel forgets to write cannot pass a comparison."""
+_poison = False
+
+
+@contextlib.contextmanager
+def poisoned_outputs():
+    """Within the block every array a launcher allocates (outputs and scratch) starts as NaN for
+    floats or the dtype's largest value for integers, so that an element a kernel forgets to write
+    cannot pass a comparison."""
+    global _poison
+    previous, _poison = _poison, True
+    try:
+        yield
+    finally:
+        _poison = previous
+
+
+def poison_value(dtype):
     dtype = np.dtype(dtype)
-    if not poison:
-        return xp.empty(shape, dtype=dtype)
-    if dtype.kind == "f":
-        return xp.full(shape, np.nan, dtype=dtype)
-    return xp.full(shape, np.iinfo(dtype).max // 3, dtype=dtype)  # 0x2A.., neither 0 nor 1 nor an index
+    return np.nan if dtype.kind == "f" else np.iinfo(dtype).max
+
+
+def empty(shape, dtype=np.float32):
+    """A new array of the current backend's kind for a kernel to fill (poisoned in tests)."""
+    return backend().empty(shape, dtype)
+
+
+def spec() -> ArraySpec:
+    return backend().spec
 
 
 _backend = None
@@ -170,7 +191,7 @@ def checked_launches(enabled: bool = True):
 def launch(target: CudaTarget, grid, block, args) -> None:
     grid = _dims(grid)
     block = _dims(block)
-    for axis, (size, limit) in enumerate(zip(grid, GRID_LIMITS)):
+    for axis, (size, limit) in enumerate(zip(grid, GRID_LIMITS, strict=True)):
         if not 1 <= size <= limit:
             raise CudaKernelError(f"{target}: grid {grid} has {size} blocks along axis {axis}; the limit is {limit}")
     if not 1 <= block[0] * block[1] * block[2] <= MAX_THREADS_PER_BLOCK:
