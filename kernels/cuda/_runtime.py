@@ -139,6 +139,10 @@ def poisoned_outputs():
         _poison = previous
 
 
+def poisoning() -> bool:
+    return _poison
+
+
 def poison_value(dtype):
     dtype = np.dtype(dtype)
     return np.nan if dtype.kind == "f" else np.iinfo(dtype).max
