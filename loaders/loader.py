@@ -16,7 +16,7 @@ import numpy as np
 
 from loaders import augment
 from loaders.errors import DataError
-from loaders.workers import InlineSource, RawBatch, WorkerSource
+from loaders.workers import InlineSource, RawBatch, Recipe, WorkerSource
 
 DEVICES = ("cpu", "sim", "gpu")
 GPU_FACES = ("cuda", "numba")
@@ -79,11 +79,13 @@ class Loader:
             from loaders.device import DeviceAugmenter
 
             self._augmenter = DeviceAugmenter(face, batch_size, resize_size, input_size, 10 if ten_crop else 1)
+        self._recipe = Recipe(split, resize_size, input_size, train, seed, epoch, ten_crop,
+                              floats=self._augmenter is None, batch_size=batch_size)
         if workers > 0 and self._batches:
-            self._source = WorkerSource(split, self._batches, resize_size, batch_size, workers,
+            self._source = WorkerSource(self._recipe, self._batches, workers,
                                         prefetch if prefetch is not None else 2 * workers)
         else:
-            self._source = InlineSource(split, self._batches, resize_size, batch_size)
+            self._source = InlineSource(self._recipe, self._batches)
 
     def __len__(self) -> int:
         """Batches from start_batch to the end of the epoch (a batch whose files all fail is not yielded)."""
@@ -119,18 +121,12 @@ class Loader:
                             "(JPEG, PNG, ...).")
 
     def _finish(self, raw: RawBatch) -> Batch:
-        count = len(raw.indices)
-        if self.train:
-            plan = augment.train_plan(raw.indices, self.seed, self.epoch, self.resize_size, self.input_size)
-        else:
-            plan = augment.eval_plan(count, self.resize_size, self.input_size, self.ten_crop)
         labels = np.ascontiguousarray(self.split.labels[raw.indices], dtype=np.int32)
         if self._augmenter is None:
-            images = augment.apply_plan(raw.images, plan)
-            raw.release()
+            images = raw.data.copy()  # the float outputs; the slot goes back to the workers
         else:
-            images, labels = self._augmenter(raw.images, plan, labels)
-            raw.release()  # the augmenter copied the images out of the slot before returning
+            images, labels = self._augmenter(raw.data, self._recipe.plan(raw.indices), labels)
+        raw.release()  # the augmenter copied the squares out of the slot before returning
         return Batch(images, labels, self.first_batch + raw.number)
 
     def close(self) -> None:

@@ -1,14 +1,20 @@
-"""Prefetching: worker processes decode batches into slots of shared memory ahead of the consumer.
+"""Prefetching: worker processes assemble batches in shared memory ahead of the consumer.
 
 The consumer (the training loop's process) hands each worker a (batch number, slot, sample indices)
-task; the worker decodes those samples into the slot as uint8 (R, R, 3) squares and answers with
-which samples it decoded and which it skipped and why. Slots are recycled as soon as the consumer
-has turned a batch into its output arrays, so `depth` batches are in flight at once. Random
-choices are not made here (they depend on (seed, epoch, index) alone and are drawn by the
-consumer), so which worker decodes a batch never changes the result.
+task. The worker decodes those samples into uint8 (R, R, 3) squares and then, by the batch's
+Recipe, either
+- leaves the squares in the slot (the gpu device: the consumer ships them to the device, where a
+  kernel crops, mirrors, lights and normalizes them), or
+- runs those same steps in NumPy and leaves float32 outputs in the slot (the cpu and sim devices:
+  the work is spread over the workers instead of falling on the consumer),
+and answers with which samples it decoded and which it skipped and why. A slot is recycled once the
+consumer has copied its batch out, so `depth` batches are in flight at once. Random choices depend
+on (seed, epoch, sample index) alone, so which worker makes a batch never changes it.
 
 Workers start from a fork server (a clean process that has imported NumPy and Pillow), not by
-forking the consumer, which may hold CUDA state and threads that a fork would copy half-way.
+forking the consumer, which may hold CUDA state and threads that a fork would copy half-way. As
+with any multiprocessing start method but fork, a script that makes a loader with workers must
+guard its entry point with `if __name__ == "__main__":`.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from loaders import augment
 from loaders.decode import DecodeFailure
 
 _PRELOAD = ["loaders.workers", "loaders.dataset", "numpy", "PIL.Image"]
@@ -34,77 +41,119 @@ def process_context():
     return context
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How every batch of one loader is made from its sample indices (picklable, sent to workers)."""
+
+    split: object
+    resize_size: int
+    input_size: int
+    train: bool
+    seed: int
+    epoch: int
+    ten_crop: bool
+    floats: bool  # True: float32 outputs (cpu/sim); False: uint8 squares for the device
+    batch_size: int
+
+    @property
+    def outputs_per_batch(self) -> int:
+        return self.batch_size * (10 if self.ten_crop else 1)
+
+    def plan(self, decoded: np.ndarray) -> augment.CropPlan:
+        if self.train:
+            return augment.train_plan(decoded, self.seed, self.epoch, self.resize_size, self.input_size)
+        return augment.eval_plan(len(decoded), self.resize_size, self.input_size, self.ten_crop)
+
+    def slot_shape(self) -> tuple[tuple[int, ...], type]:
+        if self.floats:
+            return (self.outputs_per_batch, 3, self.input_size, self.input_size), np.float32
+        return (self.batch_size, self.resize_size, self.resize_size, 3), np.uint8
+
+    def squares(self) -> np.ndarray:
+        return np.empty((self.batch_size, self.resize_size, self.resize_size, 3), dtype=np.uint8)
+
+    def make(self, indices, slot: np.ndarray, squares: np.ndarray) -> tuple[np.ndarray, list, int]:
+        """Decode samples `indices` into `squares` and, for float outputs, augment them into `slot`;
+        returns (decoded indices, [(path, reason)] skipped, rows of `slot` filled)."""
+        decoded, skipped = [], []
+        for index in indices:
+            index = int(index)
+            try:
+                squares[len(decoded)] = self.split.decode(index, self.resize_size)
+                decoded.append(index)
+            except DecodeFailure as failure:
+                skipped.append((self.split.describe(index), str(failure)))
+        decoded = np.asarray(decoded, dtype=np.int64)
+        if not self.floats or not len(decoded):
+            return decoded, skipped, len(decoded)
+        plan = self.plan(decoded)
+        augment.apply_plan(squares[:len(decoded)], plan, slot[:len(plan)])
+        return decoded, skipped, len(plan)
+
+
 @dataclass
 class RawBatch:
-    """Decoded uint8 images of one batch, still in their slot until release() is called."""
+    """One batch as a source made it, still in its slot until release() is called."""
 
     number: int
-    images: np.ndarray  # uint8 (m, R, R, 3), a view of the slot
+    data: np.ndarray  # float32 (n, 3, S, S) outputs, or uint8 (m, R, R, 3) squares: a view of the slot
     indices: np.ndarray  # int64 (m,), dataset indices of the decoded samples, in batch order
     skipped: list  # [(path, reason)] of the samples that failed
     release: callable = field(repr=False, default=lambda: None)
 
 
-def decode_into(split, indices, size: int, out: np.ndarray) -> tuple[np.ndarray, list]:
-    """Decode samples `indices` of `split` into consecutive rows of `out`; (decoded indices, skips)."""
-    decoded, skipped = [], []
-    for index in indices:
-        index = int(index)
-        try:
-            out[len(decoded)] = split.decode(index, size)
-            decoded.append(index)
-        except DecodeFailure as failure:
-            skipped.append((split.describe(index), str(failure)))
-    return np.asarray(decoded, dtype=np.int64), skipped
-
-
 class InlineSource:
-    """workers=0: decode each batch in the consumer's process when it is asked for."""
+    """workers=0: make each batch in the consumer's process when it is asked for."""
 
-    def __init__(self, split, batches: list[np.ndarray], size: int, slot_images: int):
-        self.split, self.batches, self.size = split, batches, size
-        self.buffer = np.empty((slot_images, size, size, 3), dtype=np.uint8)
+    def __init__(self, recipe: Recipe, batches: list[np.ndarray]):
+        self.recipe, self.batches = recipe, batches
+        shape, dtype = recipe.slot_shape()
+        self.slot = np.empty(shape, dtype=dtype)
+        self.squares = self.slot if not recipe.floats else recipe.squares()
 
     def get(self, number: int) -> RawBatch:
-        decoded, skipped = decode_into(self.split, self.batches[number], self.size, self.buffer)
-        return RawBatch(number, self.buffer[:len(decoded)], decoded, skipped)
+        decoded, skipped, rows = self.recipe.make(self.batches[number], self.slot, self.squares)
+        return RawBatch(number, self.slot[:rows], decoded, skipped)
 
     def close(self) -> None:
         pass
 
 
-def _worker_main(split, size: int, shared, slots: int, slot_images: int, tasks, results, stop) -> None:
+def _worker_main(recipe: Recipe, shared, slots: int, tasks, results, stop) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the consumer, which stops us
-    buffer = np.frombuffer(shared, dtype=np.uint8).reshape(slots, slot_images, size, size, 3)
+    shape, dtype = recipe.slot_shape()
+    buffer = np.frombuffer(shared, dtype=dtype).reshape(slots, *shape)
+    squares = recipe.squares() if recipe.floats else None
     while True:
         task = tasks.get()
         if task is None or stop.is_set():
             return
         number, slot, indices = task
         try:
-            decoded, skipped = decode_into(split, indices, size, buffer[slot])
-            results.put((number, slot, decoded, skipped, None))
+            decoded, skipped, rows = recipe.make(indices, buffer[slot], buffer[slot] if squares is None else squares)
+            results.put((number, slot, decoded, skipped, rows, None))
         except Exception:  # a bug, not a bad file: hand it to the consumer to raise
-            results.put((number, slot, None, None, traceback.format_exc()))
+            results.put((number, slot, None, None, 0, traceback.format_exc()))
 
 
 class WorkerSource:
-    """`workers` processes filling `depth` slots of shared memory, batches handed out in order."""
+    """`workers` processes filling `depth` slots of shared memory; batches handed out in order."""
 
     POLL_SECONDS = 1.0
 
-    def __init__(self, split, batches: list[np.ndarray], size: int, slot_images: int, workers: int, depth: int):
+    def __init__(self, recipe: Recipe, batches: list[np.ndarray], workers: int, depth: int):
         context = process_context()
-        self.batches, self.size = batches, size
+        self.batches = batches
         self.depth = max(1, min(depth, len(batches)))
-        slot_bytes = slot_images * size * size * 3
-        self.shared = context.RawArray("B", self.depth * slot_bytes)
-        self.buffer = np.frombuffer(self.shared, dtype=np.uint8).reshape(self.depth, slot_images, size, size, 3)
+        shape, dtype = recipe.slot_shape()
+        slot_items = int(np.prod(shape))
+        typecode = "f" if dtype == np.float32 else "B"
+        self.shared = context.RawArray(typecode, self.depth * slot_items)
+        self.buffer = np.frombuffer(self.shared, dtype=dtype).reshape(self.depth, *shape)
         self.tasks, self.results, self.stop = context.Queue(), context.Queue(), context.Event()
         self.processes = [
             context.Process(target=_worker_main, daemon=True, name=f"alexnet-cuda-loader-{i}",
-                            args=(split, size, self.shared, self.depth, slot_images, self.tasks, self.results,
-                                  self.stop))
+                            args=(recipe, self.shared, self.depth, self.tasks, self.results, self.stop))
             for i in range(workers)
         ]
         for process in self.processes:
@@ -129,12 +178,11 @@ class WorkerSource:
                     raise RuntimeError(f"a data loader worker ({dead[0].name}) died with exit code "
                                        f"{dead[0].exitcode}; out of memory, or killed?") from None
                 continue
-            if result[4] is not None:
-                raise RuntimeError(f"a data loader worker failed on batch {result[0]}:\n{result[4]}")
+            if result[5] is not None:
+                raise RuntimeError(f"a data loader worker failed on batch {result[0]}:\n{result[5]}")
             self.ready[result[0]] = result
-        _, slot, decoded, skipped, _ = self.ready.pop(number)
-        return RawBatch(number, self.buffer[slot, :len(decoded)], decoded, skipped,
-                        release=lambda: self._submit(slot))
+        _, slot, decoded, skipped, rows, _ = self.ready.pop(number)
+        return RawBatch(number, self.buffer[slot, :rows], decoded, skipped, release=lambda: self._submit(slot))
 
     def close(self) -> None:
         if not self.processes:
@@ -152,4 +200,5 @@ class WorkerSource:
         for channel in (self.tasks, self.results):
             channel.close()
             channel.join_thread()
-        self.processes = []
+        # Drop the queues and the event now: their semaphores are released when they are collected.
+        self.processes, self.tasks, self.results, self.stop = [], None, None, None
