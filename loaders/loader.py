@@ -55,6 +55,7 @@ class Loader:
     def __init__(self, split, *, batch_size, input_size, resize_size, train, seed, epoch, start_batch, workers,
                  device, face, ten_crop, prefetch):
         self._source = None
+        self._worker_cpu = 0.0
         self.split, self.batch_size, self.train, self.seed, self.epoch = split, batch_size, train, seed, epoch
         self.input_size, self.resize_size, self.ten_crop, self.device = input_size, resize_size, ten_crop, device
         count = len(split)
@@ -103,7 +104,7 @@ class Loader:
                 self._account(raw)
                 if len(raw.indices):
                     return self._finish(raw)
-                raw.release()
+                raw.release()  # nothing decoded: the slot goes straight back
             self.close()
             raise StopIteration
         finally:
@@ -123,14 +124,20 @@ class Loader:
     def _finish(self, raw: RawBatch) -> Batch:
         labels = np.ascontiguousarray(self.split.labels[raw.indices], dtype=np.int32)
         if self._augmenter is None:
-            images = raw.data.copy()  # the float outputs; the slot goes back to the workers
+            images = raw.take()  # the float outputs themselves, or a copy (see RawBatch)
         else:
             images, labels = self._augmenter(raw.data, self._recipe.plan(raw.indices), labels)
-        raw.release()  # the augmenter copied the squares out of the slot before returning
+            raw.release()  # the augmenter copied the squares out of the slot before returning
         return Batch(images, labels, self.first_batch + raw.number)
+
+    @property
+    def worker_cpu_seconds(self) -> float:
+        """CPU time the worker processes have spent so far (0 with workers=0), for benchmarks."""
+        return self._worker_cpu + sum(getattr(self._source, "cpu_seconds", {}).values())
 
     def close(self) -> None:
         if self._source is not None:
+            self._worker_cpu = self.worker_cpu_seconds
             self._source.close()
             self._source = None
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -93,13 +94,18 @@ class Recipe:
 
 @dataclass
 class RawBatch:
-    """One batch as a source made it, still in its slot until release() is called."""
+    """One batch as a source made it, in a slot of the source's memory.
+
+    The consumer either copies what it needs out of `data` and calls release(), or calls take(),
+    which hands over the float outputs themselves: the slot then stays with the batch until every
+    array viewing it has been dropped (or take() copies, when the source is short of slots)."""
 
     number: int
     data: np.ndarray  # float32 (n, 3, S, S) outputs, or uint8 (m, R, R, 3) squares: a view of the slot
     indices: np.ndarray  # int64 (m,), dataset indices of the decoded samples, in batch order
     skipped: list  # [(path, reason)] of the samples that failed
     release: callable = field(repr=False, default=lambda: None)
+    take: callable = field(repr=False, default=None)
 
 
 class InlineSource:
@@ -107,22 +113,25 @@ class InlineSource:
 
     def __init__(self, recipe: Recipe, batches: list[np.ndarray]):
         self.recipe, self.batches = recipe, batches
-        shape, dtype = recipe.slot_shape()
-        self.slot = np.empty(shape, dtype=dtype)
-        self.squares = self.slot if not recipe.floats else recipe.squares()
+        self.squares = recipe.squares()
+        self.cpu_seconds: dict[int, float] = {}
 
     def get(self, number: int) -> RawBatch:
-        decoded, skipped, rows = self.recipe.make(self.batches[number], self.slot, self.squares)
-        return RawBatch(number, self.slot[:rows], decoded, skipped)
+        shape, dtype = self.recipe.slot_shape()
+        # float outputs go straight into an array of their own, which the batch keeps (no copy)
+        slot = np.empty(shape, dtype=dtype) if self.recipe.floats else self.squares
+        decoded, skipped, rows = self.recipe.make(self.batches[number], slot, self.squares)
+        data = slot[:rows]
+        return RawBatch(number, data, decoded, skipped, take=lambda: data)
 
     def close(self) -> None:
         pass
 
 
-def _worker_main(recipe: Recipe, shared, slots: int, tasks, results, stop) -> None:
+def _worker_main(recipe: Recipe, worker: int, shared, slots: int, tasks, results, stop) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the consumer, which stops us
     shape, dtype = recipe.slot_shape()
-    buffer = np.frombuffer(shared, dtype=dtype).reshape(slots, *shape)
+    buffer = np.frombuffer(shared, dtype=np.uint8).view(dtype).reshape(slots, *shape)
     squares = recipe.squares() if recipe.floats else None
     while True:
         task = tasks.get()
@@ -131,13 +140,19 @@ def _worker_main(recipe: Recipe, shared, slots: int, tasks, results, stop) -> No
         number, slot, indices = task
         try:
             decoded, skipped, rows = recipe.make(indices, buffer[slot], buffer[slot] if squares is None else squares)
-            results.put((number, slot, decoded, skipped, rows, None))
+            results.put((number, slot, decoded, skipped, rows, None, worker, time.process_time()))
         except Exception:  # a bug, not a bad file: hand it to the consumer to raise
-            results.put((number, slot, None, None, 0, traceback.format_exc()))
+            results.put((number, slot, None, None, 0, traceback.format_exc(), worker, time.process_time()))
 
 
 class WorkerSource:
-    """`workers` processes filling `depth` slots of shared memory; batches handed out in order."""
+    """`workers` processes filling `depth` slots of shared memory; batches handed out in order.
+
+    Each slot is its own NumPy array over its part of the shared memory, and every array a consumer
+    derives from it (views, slices) references it, so sys.getrefcount tells when nothing outside
+    this object still uses a slot that take() lent out: then the slot goes back to the workers.
+    take() lends at most depth − 1 slots, so that the workers always have one to fill; past that it
+    copies (a consumer that keeps every batch of an epoch costs copies, never a deadlock)."""
 
     POLL_SECONDS = 1.0
 
@@ -146,19 +161,25 @@ class WorkerSource:
         self.batches = batches
         self.depth = max(1, min(depth, len(batches)))
         shape, dtype = recipe.slot_shape()
-        slot_items = int(np.prod(shape))
-        typecode = "f" if dtype == np.float32 else "B"
-        self.shared = context.RawArray(typecode, self.depth * slot_items)
-        self.buffer = np.frombuffer(self.shared, dtype=dtype).reshape(self.depth, *shape)
+        slot_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        self.shared = context.RawArray("B", self.depth * slot_bytes)
+        memory = memoryview(self.shared).cast("B")
+        self.owners = [np.frombuffer(memory[i * slot_bytes:(i + 1) * slot_bytes], dtype=dtype)
+                       for i in range(self.depth)]
+        self.slots = [owner.reshape(shape) for owner in self.owners]
+        # references to an owner that this object holds: the list, the slot's .base, getrefcount's argument
+        self._own_references = sys.getrefcount(self.owners[0])
         self.tasks, self.results, self.stop = context.Queue(), context.Queue(), context.Event()
         self.processes = [
             context.Process(target=_worker_main, daemon=True, name=f"alexnet-cuda-loader-{i}",
-                            args=(recipe, self.shared, self.depth, self.tasks, self.results, self.stop))
+                            args=(recipe, i, self.shared, self.depth, self.tasks, self.results, self.stop))
             for i in range(workers)
         ]
         for process in self.processes:
             process.start()
         self.ready: dict[int, tuple] = {}
+        self.cpu_seconds: dict[int, float] = {}  # each worker's CPU time, as of its latest batch
+        self.lent: set[int] = set()
         self.next_task = 0
         for slot in range(self.depth):
             self._submit(slot)
@@ -168,7 +189,15 @@ class WorkerSource:
             self.tasks.put((self.next_task, slot, self.batches[self.next_task]))
             self.next_task += 1
 
+    def _reclaim(self) -> None:
+        """Give the workers back every lent slot that no array outside this object views any more."""
+        for slot in sorted(self.lent):
+            if sys.getrefcount(self.owners[slot]) <= self._own_references:
+                self.lent.discard(slot)
+                self._submit(slot)
+
     def get(self, number: int) -> RawBatch:
+        self._reclaim()
         while number not in self.ready:
             try:
                 result = self.results.get(timeout=self.POLL_SECONDS)
@@ -181,8 +210,19 @@ class WorkerSource:
             if result[5] is not None:
                 raise RuntimeError(f"a data loader worker failed on batch {result[0]}:\n{result[5]}")
             self.ready[result[0]] = result
-        _, slot, decoded, skipped, rows, _ = self.ready.pop(number)
-        return RawBatch(number, self.buffer[slot, :rows], decoded, skipped, release=lambda: self._submit(slot))
+            self.cpu_seconds[result[6]] = result[7]
+        _, slot, decoded, skipped, rows, *_ = self.ready.pop(number)
+        data = self.slots[slot][:rows]
+
+        def take():
+            if len(self.lent) < self.depth - 1:
+                self.lent.add(slot)
+                return data
+            copy = data.copy()
+            self._submit(slot)
+            return copy
+
+        return RawBatch(number, data, decoded, skipped, release=lambda: self._submit(slot), take=take)
 
     def close(self) -> None:
         if not self.processes:

@@ -18,12 +18,14 @@ def _arguments(*argv):
 def test_the_benchmark_reports_all_three_paths_on_the_same_files(tmp_path, capsys):
     data = write_synthetic(tmp_path / "synth", SynthSpec(train_per_class=4, val_per_class=1, size=40))
     results = bench.run(_arguments("--data", str(data), "--images", "32", "--batch-size", "8", "--resize-size", "32",
-                                   "--input-size", "24", "--workers", "2", "--repeats", "2"))
+                                   "--input-size", "24", "--workers", "2", "--repeats", "2",
+                                   "--min-seconds", "0"))
     json.dumps(results)  # what `alexnet-cuda bench loader --json` writes
     assert results["images"] == 32 and len(results["rounds"]) == 2
     for round_ in results["rounds"]:
         for key in ("jpeg", "packed"):
-            assert round_[key]["images"] == 32 - 8 and round_[key]["skipped"] == 0  # all but the first batch
+            # one epoch each (--min-seconds 0): all but its first batch is timed
+            assert round_[key]["epochs"] == 1 and round_[key]["images"] == 32 - 8 and round_[key]["skipped"] == 0
     for key in ("jpeg", "packed"):
         assert results[key]["images_per_s"] > 0 and results[key]["target"] == bench.TARGETS[key]
         assert results[key]["met"] == (results[key]["ratio"] >= bench.TARGETS[key])
