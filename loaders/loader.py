@@ -2,9 +2,10 @@
 
 See /work/notes/data_api.md (mirrored in the docstring of make_loader) for the contract with the
 trainer. Stages: the batch's sample indices come from the epoch's order; a source (the consumer
-itself with workers=0, else worker processes) decodes them into uint8 squares; the consumer draws
-the crop plan and turns the squares into float32 outputs with NumPy (device cpu/sim) or a
-hand-written kernel of the chosen GPU face (device gpu, loaders/device.py).
+itself with workers=0, else worker processes, loaders/workers.py) decodes them into uint8 squares;
+then the crop plan drawn from (seed, epoch, index) turns the squares into float32 outputs, in
+NumPy by the source (device cpu/sim), or on the device by a hand-written kernel of the chosen GPU
+face (device gpu, loaders/device.py).
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class Loader:
         started = time.perf_counter()
         try:
             while self._next < len(self._batches):
+                if self._source is None:
+                    raise RuntimeError("the loader was closed before the end of its epoch; make a new one")
                 raw = self._source.get(self._next)
                 self._next += 1
                 self._account(raw)

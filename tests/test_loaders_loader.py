@@ -155,3 +155,11 @@ def test_batches_live_in_the_workers_slots_until_dropped_and_kept_ones_stay_inta
                 kept.append(batch.images[1:])  # a view held on to: its slot must not be refilled under it
     for number, images in zip(range(0, len(reference), 5), kept, strict=True):
         np.testing.assert_array_equal(images, reference[number].images[1:])
+
+
+def test_a_closed_loader_says_so(dataset):
+    loader = loaders.make_loader(dataset.split("train"), batch_size=8, train=True, seed=0, epoch=0, **SIZES)
+    next(loader)
+    loader.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        next(loader)
