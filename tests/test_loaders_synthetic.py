@@ -136,3 +136,56 @@ def test_the_probes_do_find_a_colour_cue_when_there_is_one(probe_data):
     linear_accuracy = (_linear(tinted, train_labels, tinted_held_out) == held_out_labels).mean()
     assert colour_accuracy > 1 / len(CLASSES) + 0.2, colour_accuracy
     assert linear_accuracy > 1 / len(CLASSES) + 0.2, linear_accuracy
+
+
+def _small_cnn_accuracy(train, train_labels, held_out, held_out_labels, epochs=4, lr=0.01, batch=32):
+    """Train conv 5x5 (24) → ReLU → pool → conv 3x3 (48) → ReLU → pool → linear on the NumPy reference
+    face, by hand (SGD with momentum), and return the held-out accuracy."""
+    from kernels import reference as face
+
+    rng = np.random.default_rng(0)
+    x_train = np.ascontiguousarray((train.transpose(0, 3, 1, 2) - 0.5) / 0.25, dtype=np.float32)
+    x_held_out = np.ascontiguousarray((held_out.transpose(0, 3, 1, 2) - 0.5) / 0.25, dtype=np.float32)
+    side = ((x_train.shape[2] - 4) // 2 - 2) // 2
+
+    def he(shape, fan_in, gain=1.0):
+        return (rng.standard_normal(shape) * gain * np.sqrt(2 / fan_in)).astype(np.float32)
+
+    params = {"w1": he((24, 3, 5, 5), 75), "b1": np.zeros(24, np.float32), "w2": he((48, 24, 3, 3), 216),
+              "b2": np.zeros(48, np.float32), "w3": he((10, 48 * side * side), 48 * side * side, 0.5),
+              "b3": np.zeros(10, np.float32)}
+    velocity = {name: np.zeros_like(value) for name, value in params.items()}
+
+    def forward(x):
+        r1 = face.relu_forward(face.conv2d_forward(x, params["w1"], params["b1"]))
+        p1, a1 = face.maxpool_forward(r1, 2, 2)
+        r2 = face.relu_forward(face.conv2d_forward(p1, params["w2"], params["b2"]))
+        p2, a2 = face.maxpool_forward(r2, 2, 2)
+        features = p2.reshape(len(x), -1)
+        return face.linear_forward(features, params["w3"], params["b3"]), (x, r1, p1, a1, r2, p2, a2, features)
+
+    for _ in range(epochs):
+        order = rng.permutation(len(x_train))
+        for start in range(0, len(order) - batch + 1, batch):
+            chosen = order[start:start + batch]
+            labels = train_labels[chosen].astype(np.int32)
+            logits, (x, r1, p1, a1, r2, p2, a2, features) = forward(x_train[chosen])
+            _, probs = face.softmax_xent_forward(logits, labels)
+            d_features, grads_w3, grads_b3 = face.linear_backward(face.softmax_xent_backward(probs, labels),
+                                                                  features, params["w3"])
+            d_r2 = face.relu_backward(face.maxpool_backward(d_features.reshape(p2.shape), a2, r2.shape), r2)
+            d_p1, grads_w2, grads_b2 = face.conv2d_backward(d_r2, p1, params["w2"])
+            d_r1 = face.relu_backward(face.maxpool_backward(d_p1, a1, r1.shape), r1)
+            _, grads_w1, grads_b1 = face.conv2d_backward(d_r1, x, params["w1"])
+            grads = {"w1": grads_w1, "b1": grads_b1, "w2": grads_w2, "b2": grads_b2, "w3": grads_w3, "b3": grads_b3}
+            for name, grad in grads.items():
+                face.sgd_update(params[name], grad, velocity[name], lr)
+    return (forward(x_held_out)[0].argmax(axis=1) == held_out_labels).mean()
+
+
+@pytest.mark.slow
+def test_a_small_cnn_learns_what_they_cannot(probe_data):
+    """The same 1,000 training and 300 held-out images as the probes above: two conv layers trained
+    for 4 epochs (124 SGD steps) on 24x24 pixels, in about 12 CPU seconds (measured: 0.50 held out)."""
+    accuracy = _small_cnn_accuracy(*probe_data)
+    assert accuracy > 1 / len(CLASSES) + 0.25, accuracy
