@@ -27,9 +27,15 @@ from kernels.numba.targets import KernelTarget, compile_ptx
 NAME = "numba"
 
 # The modules that implement contract ops; each defines VERSIONS = {op: {version: launcher}}.
-_OP_MODULES: tuple[str, ...] = ("dropout", "elementwise", "loss", "lrn", "pool")
+_OP_MODULES: tuple[str, ...] = (
+    "conv_backward", "conv_forward", "dropout", "elementwise", "linear", "loss", "lrn", "pool",
+)
 
 PROMOTED: dict[str, int] = {
+    "conv2d_forward": 3,
+    "conv2d_backward": 3,
+    "linear_forward": 3,
+    "linear_backward": 3,
     "relu_forward": 1,
     "relu_backward": 1,
     "lrn_forward": 1,

@@ -21,30 +21,12 @@ from numba import cuda, float32
 
 from kernels.contract import check_softmax_xent_backward, check_softmax_xent_forward
 from kernels.geometry import REDUCE_THREADS, grid_1d, grid_rows
+from kernels.numba.reduce import block_reduce
 from kernels.numba.runtime import SPEC, check_labels, empty, launch
 from kernels.numba.targets import kernel_target
 
 MATRIX = "float32[:, ::1]"
 LABELS = "int32[::1]"
-
-
-@cuda.jit(device=True)
-def block_reduce(shared, value, use_max):
-    """Tree reduction over the block (blockDim.x == REDUCE_THREADS, a power of two): every thread
-    passes its value and gets back the block's maximum (use_max) or sum. Every thread must call it."""
-    tid = cuda.threadIdx.x
-    shared[tid] = value
-    cuda.syncthreads()  # all values are in shared memory before the first level reads them
-    half = REDUCE_THREADS // 2
-    while half > 0:
-        if tid < half:
-            other = shared[tid + half]
-            shared[tid] = max(shared[tid], other) if use_max else shared[tid] + other
-        cuda.syncthreads()  # this level's results are written before the next level reads them
-        half //= 2
-    result = shared[0]
-    cuda.syncthreads()  # everyone has read the result before the caller reuses `shared`
-    return result
 
 
 @cuda.jit
