@@ -13,7 +13,9 @@ The targets are JPEG >= 1.5x and packed >= 10x the baseline. A machine check run
 processes at once: the most W workers could get from the machine at that moment.
 
 How it measures: loaders in the steady state, from the first batch of an epoch to its last (worker
-start-up happens once an epoch and is reported apart), over as many epochs as --min-seconds takes;
+start-up happens once an epoch and is reported apart), in epochs of --epoch-images (the files listed
+as often as it takes: a real dataset's epoch is long, and its start-up costs vanish in it), over as
+many epochs as --min-seconds takes;
 the three paths in turn, --repeats rounds, each ratio the median of the per-round ratios, so that a
 change in a shared machine's load biases none of them. It also counts the CPU time of every
 process per image. On a machine where other work takes cores, the single-process baseline keeps its
@@ -48,6 +50,8 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
     parser.add_argument("--resize-size", type=int, default=256, help="shorter side and square (default: 256)")
     parser.add_argument("--input-size", type=int, default=224, help="crop (default: 224)")
+    parser.add_argument("--epoch-images", type=int, default=4096, help="images in a timed epoch of the loaders: the "
+                        "files are listed again as often as it takes (default: 4096)")
     parser.add_argument("--min-seconds", type=float, default=3.0, help="time each path for at least this long per "
                         "round, repeating epochs (default: 3)")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of baseline, JPEG and packed, interleaved so "
@@ -186,21 +190,29 @@ def run(args) -> dict:
             raise ValueError(f"{data}: the benchmark reads image files; give it an image folder, not a packed dataset")
         count = min(args.images, len(train))
         chosen = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:count])
-        subset = FolderSplit("train", FileList.build(
-            Path(train.files.root), [train.files.relative(int(i)) for i in chosen], train.labels[chosen]))
-        paths = [subset.describe(i) for i in range(count)]
+        repeats = max(1, -(-args.epoch_images // count))
+        relative = [train.files.relative(int(i)) for i in chosen]
+        paths = [str(Path(train.files.root) / name) for name in relative]
+        # Each file listed `repeats` times: one long epoch, as on a real dataset, instead of many
+        # short ones that would each pay the workers' start-up.
+        subset = FolderSplit("train", FileList.build(Path(train.files.root), relative * repeats,
+                                                     np.tile(train.labels[chosen], repeats)))
         for path in paths[:16]:  # warm the page cache, so that no path pays for the first reads
             Path(path).read_bytes()
-        print(f"loader benchmark: {count} files from {data}; batch {args.batch_size}, {args.input_size} crops of "
+        print(f"loader benchmark: {count} files from {data} ({count * repeats} to a loader epoch); batch "
+              f"{args.batch_size}, {args.input_size} crops of "
               f"{args.resize_size} squares; {workers} worker(s) on {os.cpu_count()} CPU core(s)")
         results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": platform.node(),
-                   "cpu_cores": os.cpu_count(), "data": str(data), "images": count, "workers": workers,
+                   "cpu_cores": os.cpu_count(), "data": str(data), "images": count,
+                   "epoch_images": count * repeats, "workers": workers,
                    "batch_size": args.batch_size, "resize_size": args.resize_size, "input_size": args.input_size}
         started = time.perf_counter()
         prepare(_subset_folder(train, chosen, scratch / "links"), scratch / "packed", size=args.resize_size,
                 workers=workers, progress=False, log=lambda *_: None)
         results["prepare_s"] = time.perf_counter() - started
         packed_split = loaders.open_dataset(scratch / "packed").split("train")
+        packed_split.rows = np.tile(packed_split.rows, repeats)
+        packed_split.labels = np.tile(packed_split.labels, repeats)
         rounds = []
         for number in range(args.repeats):
             parallel = parallel_baseline(paths, args.resize_size, args.input_size, args.seed, workers,

@@ -18,7 +18,7 @@ def _arguments(*argv):
 def test_the_benchmark_reports_all_three_paths_on_the_same_files(tmp_path, capsys):
     data = write_synthetic(tmp_path / "synth", SynthSpec(train_per_class=4, val_per_class=1, size=40))
     results = bench.run(_arguments("--data", str(data), "--images", "32", "--batch-size", "8", "--resize-size", "32",
-                                   "--input-size", "24", "--workers", "2", "--repeats", "2",
+                                   "--input-size", "24", "--workers", "2", "--repeats", "2", "--epoch-images", "32",
                                    "--min-seconds", "0"))
     json.dumps(results)  # what `alexnet-cuda bench loader --json` writes
     assert results["images"] == 32 and len(results["rounds"]) == 2
