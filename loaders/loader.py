@@ -23,6 +23,9 @@ DEVICES = ("cpu", "sim", "gpu")
 GPU_FACES = ("cuda", "numba")
 # A split in which this many samples in a row (from the start of the epoch) fail stops the epoch.
 NOTHING_DECODES_AFTER = 1000
+# Shared memory for batches in flight: the default depth (2 per worker) is cut to fit, keeping 2 slots
+# at least. Ten-crop batches of 128 at 224 take 770 MB a slot.
+SHARED_MEMORY_BUDGET = 1 << 30
 
 
 @dataclass
@@ -84,8 +87,11 @@ class Loader:
         self._recipe = Recipe(split, resize_size, input_size, train, seed, epoch, ten_crop,
                               floats=self._augmenter is None, batch_size=batch_size)
         if workers > 0 and self._batches:
-            self._source = WorkerSource(self._recipe, self._batches, workers,
-                                        prefetch if prefetch is not None else 2 * workers)
+            if prefetch is None:
+                shape, dtype = self._recipe.slot_shape()
+                slot_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+                prefetch = min(2 * workers, max(2, SHARED_MEMORY_BUDGET // slot_bytes))
+            self._source = WorkerSource(self._recipe, self._batches, workers, prefetch)
         else:
             self._source = InlineSource(self._recipe, self._batches)
 
@@ -176,7 +182,12 @@ def make_loader(split, *, batch_size: int, input_size: int, resize_size: int, tr
     files fail to decode; those are listed in loader.skipped as (path, reason).
 
     workers: processes that decode ahead (0: decode in this process); prefetch: batches in flight
-    (default 2 per worker). loader.wait_seconds is the time spent inside next().
+    (default 2 per worker, fewer if their shared memory would pass SHARED_MEMORY_BUDGET).
+    loader.wait_seconds is the time spent inside next().
+
+    On cpu/sim, a batch's images may be the shared memory a worker wrote them to: the loader never
+    reuses that memory while any array still views it, so keeping batches is safe (past a few kept
+    batches, later ones are copies).
     """
     for name, value in (("batch_size", batch_size), ("input_size", input_size), ("resize_size", resize_size)):
         if int(value) != value or value < 1:
