@@ -2,9 +2,10 @@
 
 See /work/notes/data_api.md (mirrored in the docstring of make_loader) for the contract with the
 trainer. Stages: the batch's sample indices come from the epoch's order; a source (the consumer
-itself with workers=0, else worker processes) decodes them into uint8 squares; the consumer draws
-the crop plan and turns the squares into float32 outputs with NumPy (device cpu/sim) or a
-hand-written kernel of the chosen GPU face (device gpu, loaders/device.py).
+itself with workers=0, else worker processes, loaders/workers.py) decodes them into uint8 squares;
+then the crop plan drawn from (seed, epoch, index) turns the squares into float32 outputs, in
+NumPy by the source (device cpu/sim), or on the device by a hand-written kernel of the chosen GPU
+face (device gpu, loaders/device.py).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import numpy as np
 
 from loaders import augment
 from loaders.errors import DataError
-from loaders.workers import InlineSource, RawBatch, WorkerSource
+from loaders.workers import InlineSource, RawBatch, Recipe, WorkerSource
 
 DEVICES = ("cpu", "sim", "gpu")
 GPU_FACES = ("cuda", "numba")
 # A split in which this many samples in a row (from the start of the epoch) fail stops the epoch.
 NOTHING_DECODES_AFTER = 1000
+# Shared memory for batches in flight: the default depth (2 per worker) is cut to fit, keeping 2 slots
+# at least. Ten-crop batches of 128 at 224 take 770 MB a slot.
+SHARED_MEMORY_BUDGET = 1 << 30
 
 
 @dataclass
@@ -55,6 +59,7 @@ class Loader:
     def __init__(self, split, *, batch_size, input_size, resize_size, train, seed, epoch, start_batch, workers,
                  device, face, ten_crop, prefetch):
         self._source = None
+        self._worker_cpu = 0.0
         self.split, self.batch_size, self.train, self.seed, self.epoch = split, batch_size, train, seed, epoch
         self.input_size, self.resize_size, self.ten_crop, self.device = input_size, resize_size, ten_crop, device
         count = len(split)
@@ -79,11 +84,16 @@ class Loader:
             from loaders.device import DeviceAugmenter
 
             self._augmenter = DeviceAugmenter(face, batch_size, resize_size, input_size, 10 if ten_crop else 1)
+        self._recipe = Recipe(split, resize_size, input_size, train, seed, epoch, ten_crop,
+                              floats=self._augmenter is None, batch_size=batch_size)
         if workers > 0 and self._batches:
-            self._source = WorkerSource(split, self._batches, resize_size, batch_size, workers,
-                                        prefetch if prefetch is not None else 2 * workers)
+            if prefetch is None:
+                shape, dtype = self._recipe.slot_shape()
+                slot_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+                prefetch = min(2 * workers, max(2, SHARED_MEMORY_BUDGET // slot_bytes))
+            self._source = WorkerSource(self._recipe, self._batches, workers, prefetch)
         else:
-            self._source = InlineSource(split, self._batches, resize_size, batch_size)
+            self._source = InlineSource(self._recipe, self._batches)
 
     def __len__(self) -> int:
         """Batches from start_batch to the end of the epoch (a batch whose files all fail is not yielded)."""
@@ -96,12 +106,14 @@ class Loader:
         started = time.perf_counter()
         try:
             while self._next < len(self._batches):
+                if self._source is None:
+                    raise RuntimeError("the loader was closed before the end of its epoch; make a new one")
                 raw = self._source.get(self._next)
                 self._next += 1
                 self._account(raw)
                 if len(raw.indices):
                     return self._finish(raw)
-                raw.release()
+                raw.release()  # nothing decoded: the slot goes straight back
             self.close()
             raise StopIteration
         finally:
@@ -119,22 +131,22 @@ class Loader:
                             "(JPEG, PNG, ...).")
 
     def _finish(self, raw: RawBatch) -> Batch:
-        count = len(raw.indices)
-        if self.train:
-            plan = augment.train_plan(raw.indices, self.seed, self.epoch, self.resize_size, self.input_size)
-        else:
-            plan = augment.eval_plan(count, self.resize_size, self.input_size, self.ten_crop)
         labels = np.ascontiguousarray(self.split.labels[raw.indices], dtype=np.int32)
         if self._augmenter is None:
-            images = augment.apply_plan(raw.images, plan)
-            raw.release()
+            images = raw.take()  # the float outputs themselves, or a copy (see RawBatch)
         else:
-            images, labels = self._augmenter(raw.images, plan, labels)
-            raw.release()  # the augmenter copied the images out of the slot before returning
+            images, labels = self._augmenter(raw.data, self._recipe.plan(raw.indices), labels)
+            raw.release()  # the augmenter copied the squares out of the slot before returning
         return Batch(images, labels, self.first_batch + raw.number)
+
+    @property
+    def worker_cpu_seconds(self) -> float:
+        """CPU time the worker processes have spent so far (0 with workers=0), for benchmarks."""
+        return self._worker_cpu + sum(getattr(self._source, "cpu_seconds", {}).values())
 
     def close(self) -> None:
         if self._source is not None:
+            self._worker_cpu = self.worker_cpu_seconds
             self._source.close()
             self._source = None
 
@@ -170,7 +182,12 @@ def make_loader(split, *, batch_size: int, input_size: int, resize_size: int, tr
     files fail to decode; those are listed in loader.skipped as (path, reason).
 
     workers: processes that decode ahead (0: decode in this process); prefetch: batches in flight
-    (default 2 per worker). loader.wait_seconds is the time spent inside next().
+    (default 2 per worker, fewer if their shared memory would pass SHARED_MEMORY_BUDGET).
+    loader.wait_seconds is the time spent inside next().
+
+    On cpu/sim, a batch's images may be the shared memory a worker wrote them to: the loader never
+    reuses that memory while any array still views it, so keeping batches is safe (past a few kept
+    batches, later ones are copies).
     """
     for name, value in (("batch_size", batch_size), ("input_size", input_size), ("resize_size", resize_size)):
         if int(value) != value or value < 1:

@@ -80,14 +80,20 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(0, 255, size=3)
 
 
+_LUMA = np.array([0.299, 0.587, 0.114])
+MIN_LUMA_CONTRAST = 70  # of 255: the outline is always an edge in brightness, not only in hue
+
+
 def _colour_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Two colours far enough apart to see the object, in random roles (object, background).
+    """Two colours whose brightness differs enough to see the object, in random roles (object,
+    background).
 
     The acceptance test is symmetric in the two colours and the roles are assigned by a coin, so the
-    object's colour and the background's have the same distribution."""
+    object's colour and the background's have the same distribution: the object is as often darker
+    than its background as brighter, which is what defeats a linear model of the pixels."""
     while True:
         first, second = _random_colour(rng), _random_colour(rng)
-        if np.abs(first - second).max() >= 80:
+        if abs(float((first - second) @ _LUMA)) >= MIN_LUMA_CONTRAST:
             break
     return (first, second) if rng.random() < 0.5 else (second, first)
 
@@ -247,16 +253,19 @@ def default_data_dir() -> Path:
     return cache / "alexnet-cuda" / f"synthetic-v{SYNTHETIC_VERSION}"
 
 
-def ensure_synthetic(path=None, workers: int | None = None, progress: bool = True) -> Path:
+def ensure_synthetic(path=None, workers: int | None = None, progress: bool = True,
+                     spec: SynthSpec | None = None) -> Path:
     """The built-in synthetic image folder at `path` (default: default_data_dir()), generated first if
-    it is not there and complete. Generation is atomic: an interrupted run never looks complete."""
+    it is not there and complete. Generation is atomic: an interrupted run never looks complete.
+    `spec` (default: SynthSpec()) is for tests that want a smaller folder."""
     from loaders.packed import default_workers
 
+    spec = spec or SynthSpec()
     destination = Path(path).expanduser() if path is not None else default_data_dir()
-    if _is_complete(destination.resolve(), SynthSpec()):
+    if _is_complete(destination.resolve(), spec):
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     if progress:
         print(f"generating the built-in synthetic dataset in {destination} (once)")
-    write_synthetic(destination, SynthSpec(), workers=workers or default_workers(), progress=progress)
+    write_synthetic(destination, spec, workers=workers or default_workers(), progress=progress)
     return destination
