@@ -39,8 +39,9 @@ def correct_counts(probs, labels, xp) -> tuple[int, int]:
 def evaluate(model, loader, ten_crop: bool = False, progress=None) -> EvalResult:
     face, xp = model.face, model.face.xp
     loss_sum, top1, top5, images = 0.0, 0, 0, 0
-    for batch_images, labels in loader:
-        logits = model.forward(batch_images, training=False)
+    for batch in loader:
+        labels = batch.labels
+        logits = model.forward(batch.images, training=False)
         if ten_crop:
             crop_labels = xp.repeat(labels, TEN_CROPS)
             loss, probs = face.softmax_xent_forward(logits, crop_labels)

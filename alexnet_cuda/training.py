@@ -204,11 +204,13 @@ class Trainer:
                        unit="batch", disable=not self.progress_bars, dynamic_ncols=True)
             reported_skips = 0
             wait_before = loader.wait_seconds
-            started = time.perf_counter()
-            step_started = started
+            step_started = time.perf_counter()
             try:
-                for images, labels in loader:
-                    self._train_step(images, labels)
+                for batch in loader:
+                    self._train_step(batch.images, batch.labels)
+                    # The loader does not yield a batch whose files all failed to decode: its number
+                    # keeps the position exact for --resume all the same.
+                    position.batch = batch.number + 1
                     now = time.perf_counter()
                     totals.seconds += now - step_started
                     totals.wait_seconds += loader.wait_seconds - wait_before
@@ -218,7 +220,7 @@ class Trainer:
                         bar.write(f"skipped {path}: {reason}")
                     totals.skipped += len(loader.skipped) - reported_skips
                     reported_skips = len(loader.skipped)
-                    bar.update(1)
+                    bar.update(position.batch - bar.n)
                     bar.set_postfix(loss=f"{totals.loss:.4f}", top1=f"{totals.top1:.3f}",
                                     img_s=f"{totals.images / max(totals.seconds, 1e-9):.1f}",
                                     wait=f"{totals.wait_seconds:.1f}s", refresh=False)
@@ -253,7 +255,6 @@ class Trainer:
         totals.correct += correct
         totals.images += count
         position.step += 1
-        position.batch += 1
         if self.on_step is not None:
             self.on_step(position.step, loss_value)
 

@@ -15,7 +15,7 @@ import pytest
 
 from alexnet_cuda import archs, config
 
-Batch = namedtuple("Batch", "images labels")
+Batch = namedtuple("Batch", "images labels number")
 
 TINY = archs.TINY
 
@@ -81,7 +81,7 @@ class ArrayLoader:
             images = self.split.images[rows]
             if self.ten_crop:
                 images = np.repeat(images, 10, axis=0)
-            yield Batch(np.ascontiguousarray(images), self.split.labels[rows].copy())
+            yield Batch(np.ascontiguousarray(images), self.split.labels[rows].copy(), k)
 
     def close(self):
         pass
