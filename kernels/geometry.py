@@ -1,7 +1,23 @@
 """Launch geometry shared by the Numba and CUDA C faces: the same version of a kernel is launched
 the same way in both toolchains, so that their timings compare kernel for kernel.
 
-Launchers call these; kernels only do the math for the (block, thread) they are given.
+Launchers call these; kernels only do the math for the (block, thread) they are given. Tile sizes
+are plain Python constants: the Numba kernels read them as compile-time globals (shared-memory
+arrays need constant shapes) and the CUDA C face passes them to its sources as -D defines or
+template arguments, so one constant drives both faces.
+
+Versions (the same numbers in both faces; see each kernel file's header for what each adds):
+
+    op                       v1                          v2                         v3
+    conv2d_forward           grid_1d over outputs        CONV_TILES[2] + conv_*     CONV_TILES[3]
+    conv2d_backward dx, dw   grid_1d over dx / dw        CONV_TILES[2], split_k     CONV_TILES[3]
+    conv2d_backward db       grid_rows(F)                (same kernel)              (same kernel)
+    linear_forward/backward  grid_2d over outputs        LINEAR_TILES[2]            LINEAR_TILES[3]
+    relu, sgd, xent backward grid_1d
+    lrn                      grid_1d over (n, h, w) columns
+    maxpool                  grid_1d over outputs (forward) / inputs (backward)
+    dropout                  dropout_grid: one thread per Philox block of 4 elements
+    softmax_xent_forward     grid_rows(N), then grid_rows(1) for the mean
 """
 
 from __future__ import annotations
@@ -9,6 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 THREADS_PER_BLOCK = 256  # elementwise kernels: 8 warps, enough to hide latency at full occupancy
+REDUCE_THREADS = 256  # block-per-row reductions; a power of two, so a tree reduction halves it evenly
+GRID_2D_BLOCK = (16, 16)  # naive GEMM (v1): a 16 x 16 block of outputs, x along the contiguous column
+PHILOX_WORDS = 4  # one Philox4x32-10 call yields four 32-bit words: one thread per four elements
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -18,6 +37,22 @@ def ceil_div(a: int, b: int) -> int:
 def grid_1d(total: int, threads: int = THREADS_PER_BLOCK) -> tuple[tuple[int], tuple[int]]:
     """One thread per element, `threads` to a block: ((blocks,), (threads,))."""
     return (max(ceil_div(total, threads), 1),), (threads,)
+
+
+def grid_2d(rows: int, cols: int, block: tuple[int, int] = GRID_2D_BLOCK) -> tuple[tuple[int, int], tuple[int, int]]:
+    """One thread per (row, col) output, x along cols: ((col blocks, row blocks), (bx, by))."""
+    bx, by = block
+    return (max(ceil_div(cols, bx), 1), max(ceil_div(rows, by), 1)), (bx, by)
+
+
+def grid_rows(rows: int, threads: int = REDUCE_THREADS) -> tuple[tuple[int], tuple[int]]:
+    """One block of `threads` threads per row (a softmax row, a filter's bias gradient)."""
+    return (max(rows, 1),), (threads,)
+
+
+def dropout_grid(count: int, threads: int = THREADS_PER_BLOCK) -> tuple[tuple[int], tuple[int]]:
+    """One thread per Philox block: thread j produces elements 4j .. 4j+3."""
+    return grid_1d(ceil_div(count, PHILOX_WORDS), threads)
 
 
 @dataclass(frozen=True)
@@ -31,6 +66,10 @@ class Tile:
     thread_m: int = 1
     thread_n: int = 1
 
+    def __post_init__(self):
+        if self.block_m % self.thread_m or self.block_n % self.thread_n:
+            raise ValueError(f"{self}: a thread tile must divide the block tile")
+
     @property
     def threads(self) -> int:
         return (self.block_m // self.thread_m) * (self.block_n // self.thread_n)
@@ -41,4 +80,58 @@ class Tile:
         n tiles run along x because x has the largest grid limit and consecutive blocks then share
         the same rows of A, which stay in L2.
         """
-        return (ceil_div(n, self.block_n), ceil_div(m, self.block_m), batches), (self.threads,)
+        return (max(ceil_div(n, self.block_n), 1), max(ceil_div(m, self.block_m), 1), batches), (self.threads,)
+
+    def blocks(self, m: int, n: int) -> int:
+        """Output tiles of an m x n product (the blocks of one batch)."""
+        return ceil_div(m, self.block_m) * ceil_div(n, self.block_n)
+
+
+# v2: shared-memory tiles, one output per thread (256 threads, each loading one A and one B element
+# per K step). v3: register blocking, each of 256 threads computes a 4 x 4 tile of a 64 x 64 block
+# tile, so a shared-memory value loaded into a register is used 4 times instead of once.
+LINEAR_TILES = {2: Tile(16, 16, 16), 3: Tile(64, 64, 8, 4, 4)}
+CONV_TILES = {2: Tile(16, 16, 16), 3: Tile(64, 64, 8, 4, 4)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolution as implicit GEMM. Per group g (grid z), with G groups:
+#   forward   y[g]  (F/G, N·OH·OW)   = w[g] (F/G, C/G·KH·KW) · cols[g] (C/G·KH·KW, N·OH·OW)
+#   data      dx[g] (C/G, N·H·W)     = Σ over (f, i, j) of w[f, c, i, j] · dy at the output whose
+#             window puts tap (i, j) on input (h, w): K = F/G·KH·KW, a zero where none does
+#   filter    dw[g] (F/G, C/G·KH·KW) = dy[g] (F/G, N·OH·OW) · cols[g]ᵀ, K = N·OH·OW split across blocks
+# cols is never stored: a kernel computes each element of it from x when it loads a tile.
+# Each function returns (M, N, K) of one group's product.
+# ---------------------------------------------------------------------------------------------
+
+
+def conv_forward_gemm(n, c, f, oh, ow, kh, kw, groups) -> tuple[int, int, int]:
+    return f // groups, n * oh * ow, (c // groups) * kh * kw
+
+
+def conv_data_gemm(n, c, h, w, f, kh, kw, groups) -> tuple[int, int, int]:
+    return c // groups, n * h * w, (f // groups) * kh * kw
+
+
+def conv_filter_gemm(n, c, f, oh, ow, kh, kw, groups) -> tuple[int, int, int]:
+    return f // groups, (c // groups) * kh * kw, n * oh * ow
+
+
+SPLIT_K_TARGET_BLOCKS = 528  # 4 blocks on each of an H100/H200's 132 SMs: enough to fill the GPU
+SPLIT_K_MIN_CHUNK = 64  # a split walks at least this much of K, so its partial sum is worth a write
+
+
+def split_k(k_total: int, block_k: int, output_blocks: int,
+            target_blocks: int = SPLIT_K_TARGET_BLOCKS, min_chunk: int = SPLIT_K_MIN_CHUNK) -> tuple[int, int]:
+    """Split a K-long reduction across blocks when the output alone has too few tiles to fill the GPU.
+
+    Returns (splits, chunk): split s reduces k in [s·chunk, min((s + 1)·chunk, K)); chunk is a multiple
+    of block_k so every split starts on a tile boundary, and every split is non-empty. The partial
+    sums go to a (splits, ...) buffer that a second kernel adds in split order, so the result does not
+    depend on which block finishes first.
+    """
+    wanted = max(1, target_blocks // max(output_blocks, 1))
+    most = max(1, ceil_div(k_total, max(min_chunk, block_k)))
+    splits = min(wanted, most)
+    chunk = ceil_div(ceil_div(max(k_total, 1), splits), block_k) * block_k
+    return ceil_div(max(k_total, 1), chunk), chunk

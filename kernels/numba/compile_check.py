@@ -1,0 +1,138 @@
+"""Compile every kernel of the Numba face to PTX through NVVM, without the simulator.
+
+    python -m kernels.numba.compile_check                 # sm_90; exit status 1 if any kernel fails
+    python -m kernels.numba.compile_check --resources     # + assemble for the GPU: registers, spills, shared
+    python -m kernels.numba.compile_check --ptx-dir DIR   # + write DIR/<kernel>.ptx
+
+The simulator runs kernels as Python, so it never types them the way the CUDA target does; this
+check does, and fails on what the simulator lets through (a float64 where a float32 is expected,
+an unsupported call, a signature that does not fit the kernel). Run in a process where
+kernels.numba already uses the simulator, it starts a fresh process with
+ALEXNET_CUDA_NUMBA_COMPILE_ONLY=1 and reports that process's result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from kernels.numba.mode import COMPILE_ONLY_ENV, MODE, SIMULATOR_ENV
+from kernels.numba.targets import KernelTarget, compile_ptx
+
+PTXAS_USAGE = re.compile(r"Used (\d+) registers")
+PTXAS_SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
+PTXAS_SHARED = re.compile(r"(\d+) bytes smem")
+
+
+@dataclass
+class Compiled:
+    target: KernelTarget
+    ptx: str | None
+    error: str | None
+
+
+def compile_all(targets: list[KernelTarget], cc=(9, 0)) -> list[Compiled]:
+    """Compile each distinct (kernel, signature) once; every target gets its result."""
+    done: dict[tuple[int, str], tuple[str | None, str | None]] = {}
+    results = []
+    for target in targets:
+        key = (id(target.dispatcher), target.signature)
+        if key not in done:
+            try:
+                done[key] = (compile_ptx(target, cc), None)
+            except Exception as error:  # every failure is reported; the exit status then says so
+                done[key] = (None, f"{type(error).__name__}: {error}")
+        results.append(Compiled(target, *done[key]))
+    return results
+
+
+def ptxas_log(ptx: str, arch: str) -> str:
+    """ptxas -v's report on assembling `ptx` for `arch`, through nvJitLink (which ships with the same
+    CUDA release as NVVM, so it reads the PTX version NVVM writes; a system ptxas may be older).
+    Raises RuntimeError with the log when assembly fails."""
+    from cuda.bindings import nvjitlink
+
+    options = [f"-arch={arch}", "-Xptxas=-v"]
+    handle = nvjitlink.create(len(options), options)
+    try:
+        data = ptx.encode()
+        failure = None
+        try:
+            nvjitlink.add_data(handle, nvjitlink.InputType.PTX, data, len(data), "kernel.ptx")
+            nvjitlink.complete(handle)
+        except nvjitlink.nvJitLinkError as error:
+            failure = error
+        size = nvjitlink.get_error_log_size(handle) if failure else nvjitlink.get_info_log_size(handle)
+        log = bytearray(size)
+        (nvjitlink.get_error_log if failure else nvjitlink.get_info_log)(handle, log)
+        text = bytes(log).decode(errors="replace").rstrip("\x00")
+        if failure:
+            raise RuntimeError(f"nvJitLink could not assemble the PTX for {arch}: {failure}\n{text}")
+        return text
+    finally:
+        nvjitlink.destroy(handle)
+
+
+def resource_summary(log: str) -> str:
+    """Registers, spill bytes and static shared memory from a ptxas -v log."""
+    registers = PTXAS_USAGE.search(log)
+    spills = PTXAS_SPILLS.search(log)
+    shared = PTXAS_SHARED.search(log)
+    return (
+        f"{registers.group(1) if registers else '?'} registers, "
+        f"{spills.group(1) if spills else '?'}/{spills.group(2) if spills else '?'} bytes spilled (stores/loads), "
+        f"{shared.group(1) if shared else '0'} bytes shared"
+    )
+
+
+def _rerun_without_simulator(argv: list[str]) -> int:
+    environment = dict(os.environ, **{COMPILE_ONLY_ENV: "1", SIMULATOR_ENV: "0"})
+    return subprocess.run([sys.executable, "-m", "kernels.numba.compile_check", *argv], env=environment).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m kernels.numba.compile_check", description=__doc__.split("\n")[0])
+    parser.add_argument("--cc", default="9.0", help="compute capability to compile for (default 9.0)")
+    parser.add_argument("--resources", action="store_true", help="run ptxas -v on each kernel's PTX")
+    parser.add_argument("--ptx-dir", type=Path, help="write each kernel's PTX to this folder")
+    args = parser.parse_args(argv)
+    if MODE == "simulator":
+        return _rerun_without_simulator(argv)
+    major, minor = (int(part) for part in args.cc.split("."))
+    arch = f"sm_{major}{minor}"
+
+    from kernels.numba import compile_targets
+
+    results = compile_all(compile_targets(), (major, minor))
+    if args.ptx_dir:
+        args.ptx_dir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for result in results:
+        target = result.target
+        name = f"{target.op} v{target.version} {target.kernel}"
+        if result.error is not None:
+            failures += 1
+            print(f"FAILED  {name} {target.signature}\n        {result.error}")
+            continue
+        line = f"ok      {name}: {len(result.ptx.splitlines())} lines of PTX for {arch}"
+        if args.resources:
+            try:
+                line += f"; {resource_summary(ptxas_log(result.ptx, arch))}"
+            except RuntimeError as error:
+                failures += 1
+                line = f"FAILED  {name}: {error}"
+        print(line)
+        if args.ptx_dir:
+            (args.ptx_dir / f"{target.kernel}.ptx").write_text(result.ptx)
+    print(f"{len(results) - failures} of {len(results)} kernel targets compiled for {arch}")
+    return 1 if failures or not results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Arrays and launches of the Numba face in this process's mode (see kernels.numba.mode).
+
+Launchers allocate outputs with `empty`, check arguments against `SPEC` and launch with `launch`;
+kernels never see which mode they run in.
+
+On a GPU, a CuPy array reaches a kernel through `numba.cuda.as_cuda_array(array, sync=False)`: the
+default import (and handing CuPy arrays to a kernel directly) synchronizes the host with the array's
+stream when numba's CUDA_ARRAY_INTERFACE_SYNC is on, once per array per launch. Work here is
+ordered by the stream instead: every kernel launches on CuPy's current stream, the stream on which
+CuPy also produced the inputs, so a launch returns at once and nothing waits for the GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from kernels import FaceUnavailable
+from kernels.contract import FLOAT32, ArraySpec
+from kernels.numba.mode import COMPILE_ONLY_ENV, MODE
+
+_poison = False
+
+
+@contextlib.contextmanager
+def poisoned_outputs():
+    """Within the block every output a launcher allocates starts as NaN (floats) or the dtype's
+    largest value (integers), so a kernel that leaves an element unwritten fails the comparison."""
+    global _poison
+    previous, _poison = _poison, True
+    try:
+        yield
+    finally:
+        _poison = previous
+
+
+def poison_value(dtype):
+    dtype = np.dtype(dtype)
+    return np.nan if dtype.kind == "f" else np.iinfo(dtype).max
+
+
+if MODE == "gpu":
+    import cupy
+    from numba import cuda
+
+    xp = cupy
+    SPEC = ArraySpec(cupy.ndarray, FLOAT32, "CuPy")
+    _streams: dict[int, object] = {}
+
+    def to_device(array):
+        return cupy.asarray(np.ascontiguousarray(array))
+
+    def to_host(array):
+        return cupy.asnumpy(array)
+
+    def current_stream():
+        """Numba's handle on CuPy's current stream (the legacy default stream when that is CuPy's null
+        stream), made once per stream pointer."""
+        pointer = cupy.cuda.get_current_stream().ptr
+        stream = _streams.get(pointer)
+        if stream is None:
+            stream = cuda.external_stream(pointer) if pointer else cuda.legacy_default_stream()
+            _streams[pointer] = stream
+        return stream
+
+    def _kernel_argument(value):
+        return cuda.as_cuda_array(value, sync=False) if isinstance(value, cupy.ndarray) else value
+
+    def launch(kernel, grid, block, *args):
+        kernel[grid, block, current_stream()](*(_kernel_argument(a) for a in args))
+
+    def empty(shape, dtype=np.float32):
+        if _poison:
+            return cupy.full(shape, poison_value(dtype), dtype=dtype)
+        return cupy.empty(shape, dtype=dtype)
+
+    def check_labels(labels, classes):
+        """Label values are not checked on a GPU: reading them back would synchronize the host."""
+
+elif MODE == "simulator":
+    from kernels.contract import check_label_range
+
+    xp = np
+    SPEC = ArraySpec(np.ndarray, FLOAT32, "NumPy")
+
+    def to_device(array):
+        """A C-contiguous copy, as a transfer to a GPU would make: writing to it in place (sgd_update)
+        leaves the caller's array alone."""
+        return np.array(array, order="C", copy=True)
+
+    def to_host(array):
+        return np.asarray(array)
+
+    def launch(kernel, grid, block, *args):
+        kernel[grid, block](*args)
+
+    def empty(shape, dtype=np.float32):
+        if _poison:
+            return np.full(shape, poison_value(dtype), dtype=dtype)
+        return np.empty(shape, dtype=dtype)
+
+    def check_labels(labels, classes):
+        """On the host the labels cost nothing to check, so the simulator checks them as the reference
+        does (a kernel would otherwise read out of bounds)."""
+        if labels.size:
+            check_label_range(int(labels.min()), int(labels.max()), classes)
+
+else:  # "compile": the real CUDA target without a GPU; kernels compile but cannot run
+    xp = np
+    SPEC = ArraySpec(np.ndarray, FLOAT32, "NumPy")
+    _WHY = (
+        f"the 'numba' face was imported with {COMPILE_ONLY_ENV}=1 on a machine without a CUDA GPU: its "
+        "kernels can be compiled (kernels.numba.compile_ptx) but not run. Unset it to run the kernels "
+        "in Numba's CUDA simulator."
+    )
+
+    def _unavailable(*args, **kwargs):
+        raise FaceUnavailable(_WHY)
+
+    to_device = to_host = launch = empty = check_labels = _unavailable
+
