@@ -11,6 +11,9 @@ import sys
 # name: (module, one-line help)
 COMMANDS = {
     "gradcheck": ("alexnet_cuda.commands.gradcheck", "check every backward against finite differences"),
+    "summary": ("alexnet_cuda.commands.summary", "per-layer shapes, parameters and multiply-adds of an architecture"),
+    "train": ("alexnet_cuda.commands.train", "train an AlexNet with hand-written backprop and SGD"),
+    "eval": ("alexnet_cuda.commands.eval", "top-1/top-5 of a checkpoint on a validation split"),
 }
 
 

@@ -1,0 +1,124 @@
+"""Checkpoints: one uncompressed .npz of plain arrays plus a JSON document, read with
+allow_pickle=False, so that loading one never runs code from it.
+
+    meta                 0-d unicode array: JSON with the format tag, arch, class names, configuration,
+                         progress (epoch, batch within it, step), schedule, RNG seeds, history
+    param:<layer>.<p>    float32 parameters
+    velocity:<layer>.<p> float32 momentum buffers
+
+Writing is atomic: a temporary file in the same folder is written and fsynced, renamed over the
+target, and the folder is fsynced, so a crash at any moment leaves either the old checkpoint or
+the new one, whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "alexnet-cuda checkpoint"
+VERSION = 1
+PARAM_PREFIX = "param:"
+VELOCITY_PREFIX = "velocity:"
+TEMPORARY_MARK = ".tmp-"  # temporary files are named .<target>.tmp-<pid> and never end in .npz
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message names the file and what to do."""
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    meta: dict
+    params: dict[str, np.ndarray]
+    velocities: dict[str, np.ndarray]
+
+
+def save(path: Path, meta: dict, params: dict[str, np.ndarray], velocities: dict[str, np.ndarray]) -> Path:
+    path = Path(path)
+    arrays = {"meta": np.array(json.dumps({"format": FORMAT, "version": VERSION, **meta}))}
+    arrays.update({PARAM_PREFIX + key: value for key, value in params.items()})
+    arrays.update({VELOCITY_PREFIX + key: value for key, value in velocities.items()})
+    temporary = path.with_name(f".{path.name}{TEMPORARY_MARK}{os.getpid()}")
+    try:
+        with open(temporary, "wb") as file:
+            np.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_folder(path.parent)
+    return path
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Make `target` a checkpoint identical to `source`, atomically (a hard link where possible)."""
+    temporary = target.with_name(f".{target.name}{TEMPORARY_MARK}{os.getpid()}")
+    temporary.unlink(missing_ok=True)
+    try:
+        os.link(source, temporary)
+    except OSError:
+        with open(source, "rb") as src, open(temporary, "wb") as dst:
+            while chunk := src.read(1 << 24):
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+    os.replace(temporary, target)
+    fsync_folder(target.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete temporary files that an interrupted save left behind; returns what was removed."""
+    removed = []
+    for candidate in Path(folder).glob(f".*{TEMPORARY_MARK}*"):
+        candidate.unlink(missing_ok=True)
+        removed.append(candidate)
+    return removed
+
+
+def load(path: Path) -> Checkpoint:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "last.npz"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file; pass the path of a .npz that training wrote "
+                              f"(CHECKPOINT_DIR/last.npz or best.npz)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"][()]))
+            # Reading every member in full makes zipfile check each CRC: a damaged file fails here.
+            params = {k[len(PARAM_PREFIX):]: archive[k] for k in archive.files if k.startswith(PARAM_PREFIX)}
+            velocities = {
+                k[len(VELOCITY_PREFIX):]: archive[k] for k in archive.files if k.startswith(VELOCITY_PREFIX)
+            }
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+        raise CheckpointError(
+            f"{path}: not a readable alexnet-cuda checkpoint ({type(error).__name__}: {error}). The file is "
+            f"damaged or is not a checkpoint; use another one (best.npz beside it, or an earlier run's), "
+            f"or start training afresh without --resume"
+        ) from error
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an alexnet-cuda checkpoint (no {FORMAT!r} tag in its metadata)")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {meta.get('version')!r}; this alexnet-cuda "
+                              f"reads version {VERSION}. Use the alexnet-cuda that wrote it")
+    for key in ("arch", "classes", "config", "progress"):
+        if key not in meta:
+            raise CheckpointError(f"{path}: checkpoint metadata lacks {key!r}; the file is damaged")
+    return Checkpoint(path, meta, params, velocities)

@@ -1,0 +1,182 @@
+"""`alexnet-cuda train`: train an AlexNet with hand-written backprop and SGD, checkpointing as it goes.
+
+With no arguments it trains alexnet-mini on the built-in synthetic dataset (generated on first
+use) on the CPU, or on the GPU where there is one.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from alexnet_cuda.archs import ARCHS
+from alexnet_cuda.cli import UsageError
+from alexnet_cuda.config import ARCH_DEFAULTS, TrainConfig
+from alexnet_cuda.devices import DEVICES, GPU_FACES
+from alexnet_cuda.schedule import SCHEDULES
+
+MINI = ARCH_DEFAULTS["alexnet-mini"]
+PAPER = ARCH_DEFAULTS["alexnet2012"]
+
+
+def _defaults(key: str) -> str:
+    return f"default: {MINI[key]} for alexnet-mini, {PAPER[key]} for the full models"
+
+
+def add_arguments(parser):
+    add = parser.add_argument
+    add("--data", metavar="DIR", help="image folder (DIR/train/<class>/*, DIR/val/...) or a dataset packed by "
+                                      "`alexnet-cuda prepare` (default: the built-in synthetic dataset)")
+    add("--arch", choices=list(ARCHS), help="network (default: alexnet-mini)")
+    add("--device", choices=DEVICES, help="where the kernels run (default: auto, a GPU if there is one)")
+    add("--kernels", choices=GPU_FACES, help="kernel face on a GPU (default: cuda)")
+    add("--epochs", type=int, help=_defaults("epochs"))
+    add("--max-steps", type=int, metavar="N", help="stop after N SGD steps in all (checkpointed; --resume goes on)")
+    add("--batch-size", type=int, help=_defaults("batch_size"))
+    add("--lr", type=float, help=_defaults("lr"))
+    add("--momentum", type=float, help="default: 0.9")
+    add("--weight-decay", type=float, help="default: 0.0005")
+    add("--lr-schedule", choices=SCHEDULES,
+        help="divide the lr by 10 every --lr-step-epochs (step) or when validation top-1 stops improving "
+             f"(plateau); {_defaults('lr_schedule')}")
+    add("--lr-step-epochs", type=int, metavar="E", help=f"step schedule period; {_defaults('lr_step_epochs')}")
+    add("--plateau-patience", type=int, metavar="E",
+        help="plateau schedule: epochs without a better validation top-1 before dividing (default: 1)")
+    add("--seed", type=int, help="seeds the initial weights, the data order and augmentation, dropout (default: 0)")
+    add("--workers", type=int, help="image-decoding worker processes (default: 0, decode in this process)")
+    add("--checkpoint-dir", metavar="DIR",
+        help="where last.npz and best.npz go (default: runs/<arch>-<time>, or the resumed checkpoint's folder)")
+    add("--checkpoint-every", type=int, metavar="N",
+        help=f"also write last.npz every N steps within an epoch, 0: epoch ends only; {_defaults('checkpoint_every')}")
+    add("--resume", metavar="PATH", help="continue the run of this checkpoint (a .npz, or a folder holding last.npz)")
+    add("--metrics-file", metavar="PATH", help="write one JSON object per epoch to this file")
+    add("--no-progress", action="store_true", help="no progress bar (for logs)")
+
+
+CONFIG_FLAGS = [name for name in TrainConfig.__dataclass_fields__ if name != "kernels"] + ["kernels"]
+
+
+def run(args) -> int:
+    import loaders
+    from alexnet_cuda import config as configuration
+    from alexnet_cuda import training
+    from alexnet_cuda.checkpoint import CheckpointError
+    from alexnet_cuda.devices import DeviceError, select_face
+
+    given = {name: getattr(args, name) for name in CONFIG_FLAGS}
+    saved = None
+    if args.resume:
+        try:
+            saved = training.load_for_resume(Path(args.resume))
+        except CheckpointError as error:
+            raise UsageError(str(error)) from error
+    try:
+        config = configuration.resolve(given, saved.meta["config"] if saved else None)
+    except configuration.ConfigError as error:
+        raise UsageError(str(error)) from error
+    try:
+        device, face = select_face(config.device, config.kernels)
+    except DeviceError as error:
+        raise UsageError(str(error)) from error
+
+    folder = _checkpoint_folder(args, config, saved)
+    config.checkpoint_dir = str(folder)
+    try:
+        dataset = loaders.open_dataset(config.data) if config.data else loaders.open_dataset(
+            loaders.ensure_synthetic())
+    except loaders.DataError as error:
+        raise UsageError(str(error)) from error
+    _check_data(dataset, config, saved)
+
+    print(_describe(config, device, face, dataset, saved))
+    trainer = training.Trainer(config, dataset, face, device, loaders.make_loader, resume_from=saved,
+                               progress_bars=not args.no_progress)
+    started = time.perf_counter()
+    try:
+        result = trainer.run()
+    except training.Diverged as error:
+        print(f"alexnet-cuda train: error: {error}")
+        return 1
+    minutes = (time.perf_counter() - started) / 60
+    last = folder / training.LAST
+    if result.status == "stopped":
+        print(f"stopped after --max-steps {config.max_steps} ({minutes:.1f} min); continue with "
+              f"`alexnet-cuda train --resume {last} --max-steps N` (a larger N) or without --max-steps")
+    else:
+        print(f"done: {config.epochs} epochs, {result.position.step} steps in {minutes:.1f} min; best validation "
+              f"top-1 {result.best_val_top1:.2%}; checkpoints {last} and {folder / training.BEST}")
+    return 0
+
+
+def _checkpoint_folder(args, config, saved) -> Path:
+    """Where this run writes, refusing any layout that would overwrite another run's checkpoints."""
+    from alexnet_cuda import training
+
+    if args.checkpoint_dir:
+        folder = Path(args.checkpoint_dir)
+    elif saved is not None:
+        folder = saved.path.parent
+    else:
+        folder = Path("runs") / f"{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    last = folder / training.LAST
+    if saved is None:
+        existing = [name for name in (training.LAST, training.BEST) if (folder / name).exists()]
+        if existing:
+            raise UsageError(
+                f"--checkpoint-dir {folder} already holds {' and '.join(existing)} of another run. Resume it with "
+                f"--resume {last}, or choose a new --checkpoint-dir; nothing was overwritten"
+            )
+    elif last.exists() and last.resolve() != saved.path.resolve():
+        raise UsageError(
+            f"resuming {saved.path} would overwrite {last}, which it did not come from. Pass a new "
+            f"--checkpoint-dir for the resumed run; nothing was overwritten"
+        )
+    return folder
+
+
+def _check_data(dataset, config, saved) -> None:
+    if saved is not None and list(dataset.classes) != list(saved.meta["classes"]):
+        raise UsageError(
+            f"{dataset.root}: its {len(dataset.classes)} classes differ from the {len(saved.meta['classes'])} the "
+            f"checkpoint was trained on; pass --data with the run's dataset"
+        )
+    train_images = len(dataset.split("train"))
+    if train_images < config.batch_size:
+        raise UsageError(
+            f"{dataset.root}: the train split has {train_images} images, fewer than one batch of "
+            f"{config.batch_size} (the last partial batch of an epoch is dropped); use a smaller --batch-size"
+        )
+    if len(dataset.split("val")) == 0:
+        raise UsageError(f"{dataset.root}: the val split has no images; validation needs some")
+
+
+def _describe(config, device, face, dataset, saved) -> str:
+    steps_per_epoch = len(dataset.split("train")) // config.batch_size
+    lines = ["alexnet-cuda train: resolved configuration"]
+    if saved is not None:
+        progress = saved.meta["progress"]
+        lines.append(f"  resume           {saved.path} (epoch {progress['epoch'] + 1}, batch {progress['batch']}, "
+                     f"step {progress['step']})")
+    data = config.data or f"{dataset.root} (built-in synthetic)"
+    values = {
+        "arch": config.arch,
+        "data": f"{data}: {dataset.kind}, {len(dataset.classes)} classes, {len(dataset.split('train'))} train / "
+                f"{len(dataset.split('val'))} val images",
+        "device": f"{device}, kernels {face.NAME}",
+        "epochs": f"{config.epochs} ({steps_per_epoch} steps each)"
+                  + (f", at most {config.max_steps} steps" if config.max_steps else ""),
+        "batch size": config.batch_size,
+        "lr": f"{config.lr:g}, {config.lr_schedule} schedule ("
+              + (f"/10 every {config.lr_step_epochs} epochs" if config.lr_schedule == "step"
+                 else f"/10 after {config.plateau_patience} epoch(s) without a better val top-1") + ")",
+        "momentum": config.momentum,
+        "weight decay": config.weight_decay,
+        "seed": config.seed,
+        "workers": config.workers,
+        "checkpoints": f"{config.checkpoint_dir} (last.npz every "
+                       + (f"{config.checkpoint_every} steps and " if config.checkpoint_every else "")
+                       + "epoch end, best.npz)",
+        "metrics file": config.metrics_file or "none",
+    }
+    lines += [f"  {key:16} {value}" for key, value in values.items()]
+    return "\n".join(lines)
