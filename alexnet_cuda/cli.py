@@ -14,6 +14,8 @@ COMMANDS = {
     "summary": ("alexnet_cuda.commands.summary", "per-layer shapes, parameters and multiply-adds of an architecture"),
     "train": ("alexnet_cuda.commands.train", "train an AlexNet with hand-written backprop and SGD"),
     "eval": ("alexnet_cuda.commands.eval", "top-1/top-5 of a checkpoint on a validation split"),
+    "bench": ("alexnet_cuda.commands.bench", "benchmark kernels, a training step or the data loader"),
+    "inspect": ("alexnet_cuda.commands.inspect", "registers, spills, shared memory and occupancy of every kernel"),
 }
 
 

@@ -60,8 +60,8 @@ ARCHS = {
         _conv("conv3", 384, 3, pad=1), *_block(3, "relu"),
         _conv("conv4", 384, 3, pad=1, groups=2), *_block(4, "relu"),
         _conv("conv5", 256, 3, pad=1, groups=2), *_block(5, "relu", "pool"),
-        Layer("fc6", "linear", 4096), *_block(6, "relu", "dropout"),
-        Layer("fc7", "linear", 4096), *_block(7, "relu", "dropout"),
+        Layer("fc6", "linear", 4096), Layer("relu6", "relu"), Layer("drop6", "dropout"),
+        Layer("fc7", "linear", 4096), Layer("relu7", "relu"), Layer("drop7", "dropout"),
         Layer("fc8", "linear", 1000),
     )),
     "alexnet-owt": Arch("alexnet-owt", 224, 1000, (
@@ -70,8 +70,8 @@ ARCHS = {
         _conv("conv3", 384, 3, pad=1), *_block(3, "relu"),
         _conv("conv4", 256, 3, pad=1), *_block(4, "relu"),
         _conv("conv5", 256, 3, pad=1), *_block(5, "relu", "pool"),
-        Layer("dropout6", "dropout"), Layer("fc6", "linear", 4096), Layer("relu6", "relu"),
-        Layer("dropout7", "dropout"), Layer("fc7", "linear", 4096), Layer("relu7", "relu"),
+        Layer("drop6", "dropout"), Layer("fc6", "linear", 4096), Layer("relu6", "relu"),
+        Layer("drop7", "dropout"), Layer("fc7", "linear", 4096), Layer("relu7", "relu"),
         Layer("fc8", "linear", 1000),
     )),
 }
