@@ -103,7 +103,7 @@ def entry_ptx(ptx: str, symbol: str) -> str:
     match = re.search(rf"^\.(?:visible|weak) \.entry {re.escape(symbol)}\(", ptx, flags=re.MULTILINE)
     if match is None:
         return ptx
-    end = re.search(r"^}\s*$", ptx[match.start():], flags=re.MULTILINE)
+    end = re.search(r"^}[ \t]*$", ptx[match.start():], flags=re.MULTILINE)
     return ptx[match.start(): match.start() + end.end()] if end else ptx[match.start():]
 
 
