@@ -51,7 +51,8 @@ def read_junit(path: Path) -> dict | None:
     except (OSError, ElementTree.ParseError):
         return None
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    counts = {key: sum(int(suite.get(key, 0)) for suite in suites) for key in ("tests", "failures", "errors", "skipped")}
+    keys = ("tests", "failures", "errors", "skipped")
+    counts = {key: sum(int(suite.get(key, 0)) for suite in suites) for key in keys}
     failing = []
     for case in root.iter("testcase"):
         for outcome in ("failure", "error"):
