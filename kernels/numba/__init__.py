@@ -27,11 +27,25 @@ from kernels.numba.targets import KernelTarget, compile_ptx
 NAME = "numba"
 
 # The modules that implement contract ops; each defines VERSIONS = {op: {version: launcher}}.
-_OP_MODULES: tuple[str, ...] = ("elementwise",)
+_OP_MODULES: tuple[str, ...] = (
+    "conv_backward", "conv_forward", "dropout", "elementwise", "linear", "loss", "lrn", "pool",
+)
 
 PROMOTED: dict[str, int] = {
+    "conv2d_forward": 3,
+    "conv2d_backward": 3,
+    "linear_forward": 3,
+    "linear_backward": 3,
     "relu_forward": 1,
     "relu_backward": 1,
+    "lrn_forward": 1,
+    "lrn_backward": 1,
+    "maxpool_forward": 1,
+    "maxpool_backward": 1,
+    "dropout_forward": 1,
+    "dropout_backward": 1,
+    "softmax_xent_forward": 1,
+    "softmax_xent_backward": 1,
     "sgd_update": 1,
 }
 

@@ -27,6 +27,7 @@ from kernels.numba.targets import KernelTarget, compile_ptx
 PTXAS_USAGE = re.compile(r"Used (\d+) registers")
 PTXAS_SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
 PTXAS_SHARED = re.compile(r"(\d+) bytes smem")
+PTXAS_STACK = re.compile(r"(\d+) bytes stack frame")
 
 
 @dataclass
@@ -57,7 +58,7 @@ def ptxas_log(ptx: str, arch: str) -> str:
     Raises RuntimeError with the log when assembly fails."""
     from cuda.bindings import nvjitlink
 
-    options = [f"-arch={arch}", "-Xptxas=-v"]
+    options = [f"-arch={arch}", "-verbose", "-Xptxas=-v"]
     handle = nvjitlink.create(len(options), options)
     try:
         data = ptx.encode()
@@ -79,14 +80,16 @@ def ptxas_log(ptx: str, arch: str) -> str:
 
 
 def resource_summary(log: str) -> str:
-    """Registers, spill bytes and static shared memory from a ptxas -v log."""
+    """Registers, spill bytes, stack (local arrays left in memory) and static shared memory (with the
+    1 KiB per block that sm_8x/sm_9x reserve) from a ptxas -v log."""
     registers = PTXAS_USAGE.search(log)
     spills = PTXAS_SPILLS.search(log)
+    stack = PTXAS_STACK.search(log)
     shared = PTXAS_SHARED.search(log)
     return (
         f"{registers.group(1) if registers else '?'} registers, "
         f"{spills.group(1) if spills else '?'}/{spills.group(2) if spills else '?'} bytes spilled (stores/loads), "
-        f"{shared.group(1) if shared else '0'} bytes shared"
+        f"{stack.group(1) if stack else '?'} bytes stack, {shared.group(1) if shared else '0'} bytes shared"
     )
 
 
