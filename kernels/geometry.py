@@ -135,3 +135,14 @@ def split_k(k_total: int, block_k: int, output_blocks: int,
     splits = min(wanted, most)
     chunk = ceil_div(ceil_div(max(k_total, 1), splits), block_k) * block_k
     return ceil_div(max(k_total, 1), chunk), chunk
+
+
+# v4, CUDA C only (kernels/cuda/gemm.cuh, gemm_double_buffered): v3's 64 x 64 block and 4 x 4
+# thread tiles with K steps of 16, so that each 64 x 16 tile of A or B is exactly one float4 per
+# thread of the 256, and each of the two shared-memory stages costs one barrier per 16 k.
+DOUBLE_BUFFERED_TILE = Tile(64, 64, 16, 4, 4)
+
+
+def template_arguments(tile: Tile) -> str:
+    """The tile as the CUDA C kernels' template arguments: "BM, BN, BK, TM, TN"."""
+    return f"{tile.block_m}, {tile.block_n}, {tile.block_k}, {tile.thread_m}, {tile.thread_n}"

@@ -51,6 +51,7 @@ FACE_OPTIONS = (
 # (errors of several ulp growing with |x|), which would push softmax and LRN beyond the table.
 
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$')
+_PRAGMA_ONCE = re.compile(r"^\s*#\s*pragma\s+once\s*$")
 
 
 class NvrtcError(RuntimeError):
@@ -130,6 +131,8 @@ def _expand(path: Path, seen: set[Path]) -> str:
                                  f"next to {path.name}", what="preprocess")
             out.append(_expand(header, seen))
             out.append(f'#line {number + 1} "{path.name}"')
+        elif _PRAGMA_ONCE.match(line):
+            out.append("")  # load_source includes each header once already; kept as a blank line for numbering
         else:
             out.append(line)
     return "\n".join(out) + "\n"

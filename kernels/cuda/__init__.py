@@ -1,0 +1,126 @@
+"""The CUDA C face: every op of the contract as hand-written kernels in kernels/cuda/*.cu, compiled
+at run time through cupy.RawModule and launched on CuPy's current stream.
+
+Arrays in and out are C-contiguous float32 CuPy arrays (labels any integer dtype, masks uint8,
+argmax int32). Importing this package compiles nothing and touches no device: a .cu file is
+compiled the first time one of its kernels is launched, once per process and device (CuPy also
+keeps the binaries in its on-disk kernel cache).
+
+Besides the contract functions the face exposes
+- VERSIONS: {op: {version: launcher}}, every numbered version of every op with the contract's
+  signature; the header of each .cu file says what each version adds;
+- PROMOTED: {op: version}, the one place that says which version a contract function runs;
+- compile_targets(): every kernel of every version as a CudaTarget(op, version, kernel, source,
+  name_expression); kernels.cuda.nvrtc compiles them without a GPU and reports their resources;
+- checked_launches(), poisoned_outputs(): for tests (synchronize after each launch so a fault names
+  its kernel; fill new outputs with NaN so an unwritten element shows);
+- CudaKernelError: what any CUDA failure in a kernel of this face raises, naming the kernel.
+
+Compile options are kernels.cuda.nvrtc.FACE_OPTIONS (stated and justified there).
+"""
+
+from __future__ import annotations
+
+import cupy
+import numpy as np
+
+from kernels import OPS
+from kernels.cuda import conv2d, elementwise, linear, loss, lrn, pool
+from kernels.cuda._runtime import (
+    CudaKernelError,
+    CudaTarget,
+    checked_launches,
+    poisoned_outputs,
+    targets,
+)
+
+NAME = "cuda"
+xp = cupy
+
+PROMOTED: dict[str, int] = {
+    "conv2d_forward": 3,
+    "conv2d_backward": 3,
+    "linear_forward": 3,
+    "linear_backward": 3,
+    "relu_forward": 2,
+    "relu_backward": 2,
+    "lrn_forward": 1,
+    "lrn_backward": 1,
+    "maxpool_forward": 1,
+    "maxpool_backward": 1,
+    "dropout_forward": 1,
+    "dropout_backward": 1,
+    "softmax_xent_forward": 2,
+    "softmax_xent_backward": 1,
+    "sgd_update": 2,
+}
+
+
+def _gather_versions() -> dict[str, dict[int, object]]:
+    versions: dict[str, dict[int, object]] = {}
+    for module in (conv2d, linear, elementwise, lrn, pool, loss):
+        for op, launchers in module.VERSIONS.items():
+            versions.setdefault(op, {}).update(launchers)
+    return {op: dict(sorted(versions[op].items())) for op in OPS}
+
+
+VERSIONS = _gather_versions()
+
+conv2d_forward = VERSIONS["conv2d_forward"][PROMOTED["conv2d_forward"]]
+conv2d_backward = VERSIONS["conv2d_backward"][PROMOTED["conv2d_backward"]]
+linear_forward = VERSIONS["linear_forward"][PROMOTED["linear_forward"]]
+linear_backward = VERSIONS["linear_backward"][PROMOTED["linear_backward"]]
+relu_forward = VERSIONS["relu_forward"][PROMOTED["relu_forward"]]
+relu_backward = VERSIONS["relu_backward"][PROMOTED["relu_backward"]]
+lrn_forward = VERSIONS["lrn_forward"][PROMOTED["lrn_forward"]]
+lrn_backward = VERSIONS["lrn_backward"][PROMOTED["lrn_backward"]]
+maxpool_forward = VERSIONS["maxpool_forward"][PROMOTED["maxpool_forward"]]
+maxpool_backward = VERSIONS["maxpool_backward"][PROMOTED["maxpool_backward"]]
+dropout_forward = VERSIONS["dropout_forward"][PROMOTED["dropout_forward"]]
+dropout_backward = VERSIONS["dropout_backward"][PROMOTED["dropout_backward"]]
+softmax_xent_forward = VERSIONS["softmax_xent_forward"][PROMOTED["softmax_xent_forward"]]
+softmax_xent_backward = VERSIONS["softmax_xent_backward"][PROMOTED["softmax_xent_backward"]]
+sgd_update = VERSIONS["sgd_update"][PROMOTED["sgd_update"]]
+
+
+def to_device(array):
+    """A C-contiguous CuPy copy of a host array, dtype kept."""
+    return cupy.asarray(np.ascontiguousarray(array))
+
+
+def to_host(array):
+    return cupy.asnumpy(array)
+
+
+def compile_targets() -> list[CudaTarget]:
+    """Every kernel of every version, in declaration order."""
+    return targets()
+
+
+def promoted_targets() -> list[CudaTarget]:
+    """The kernels the contract functions launch: the promoted version's, plus the shared helpers
+    (db reductions, split-K sums, the loss mean) those launchers also use."""
+    promoted = []
+    for target in targets():
+        version = PROMOTED[target.op]
+        shared_helper = target.version < version and target.kernel not in ("main", "dx", "dw", "rows")
+        if target.version == version or shared_helper:
+            promoted.append(target)
+    return promoted
+
+
+__all__ = [
+    "NAME",
+    "PROMOTED",
+    "VERSIONS",
+    "CudaKernelError",
+    "CudaTarget",
+    "checked_launches",
+    "compile_targets",
+    "poisoned_outputs",
+    "promoted_targets",
+    "to_device",
+    "to_host",
+    "xp",
+    *OPS,
+]

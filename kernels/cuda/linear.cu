@@ -1,0 +1,127 @@
+// linear_forward and linear_backward: x (N, I), w (O, I), b (O,), dy (N, O), row-major float32.
+//   forward  y  (N x O) = x · wᵀ + b     "NT": both operands run along K = I
+//   data     dx (N x I) = dy · w          "NN": K = O
+//   filter   dw (O x I) = dyᵀ · x         "TN": K = N
+//   bias     db (O)     = Σ_n dy[n, :]
+//
+// Versions (kernels/cuda/linear.py; reference kernels/reference/linear.py):
+//   v1 naive: one thread per output element, a 2-D grid with x along the output's columns.
+//   v2 shared-memory tiles, one output per thread (gemm.cuh, gemm_tiled with a 1 x 1 thread tile).
+//   v3 v2 + 2-D register tiles (gemm_tiled, TM x TN).
+//   v4 v3 + double-buffered tiles and float4 loads (gemm_double_buffered), __launch_bounds__.
+//   db is one thread per column in every version: it reads dy once, coalesced across columns.
+
+#include "gemm.cuh"
+
+// v1 forward. Thread (row = blockIdx.y·blockDim.y + threadIdx.y, col = blockIdx.x·blockDim.x +
+// threadIdx.x) computes y[row, col] (out). Any 2-D grid covering O columns x N rows.
+extern "C" __global__ void linear_forward_v1(const float* __restrict__ x, const float* __restrict__ w,
+                                             const float* __restrict__ b, float* __restrict__ y, int rows,
+                                             int inputs, int outputs) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x, row = blockIdx.y * blockDim.y + threadIdx.y;
+    if (row >= rows || col >= outputs) return;
+    float acc = 0.0f;
+    for (int k = 0; k < inputs; ++k) acc += x[row * inputs + k] * w[col * inputs + k];
+    y[row * outputs + col] = acc + b[col];
+}
+
+// v1 dx: thread (row, col) computes dx[row, col] (out), row < N, col < I.
+extern "C" __global__ void linear_backward_dx_v1(const float* __restrict__ dy, const float* __restrict__ w,
+                                                 float* __restrict__ dx, int rows, int inputs, int outputs) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x, row = blockIdx.y * blockDim.y + threadIdx.y;
+    if (row >= rows || col >= inputs) return;
+    float acc = 0.0f;
+    for (int k = 0; k < outputs; ++k) acc += dy[row * outputs + k] * w[k * inputs + col];
+    dx[row * inputs + col] = acc;
+}
+
+// v1 dw: thread (row, col) computes dw[row, col] (out), row < O, col < I.
+extern "C" __global__ void linear_backward_dw_v1(const float* __restrict__ dy, const float* __restrict__ x,
+                                                 float* __restrict__ dw, int rows, int inputs, int outputs) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x, row = blockIdx.y * blockDim.y + threadIdx.y;
+    if (row >= outputs || col >= inputs) return;
+    float acc = 0.0f;
+    for (int k = 0; k < rows; ++k) acc += dy[k * outputs + row] * x[k * inputs + col];
+    dw[row * inputs + col] = acc;
+}
+
+// db, every version: thread col sums dy[:, col] over the N rows in order into db[col] (out).
+// Any 1-D grid covering O.
+extern "C" __global__ void linear_backward_db(const float* __restrict__ dy, float* __restrict__ db, int rows,
+                                              int outputs) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= outputs) return;
+    float acc = 0.0f;
+    for (int row = 0; row < rows; ++row) acc += dy[row * outputs + col];
+    db[col] = acc;
+}
+
+// y[m, n] = value + b[n]: the bias rides in the forward product's epilogue.
+struct BiasedOutput {
+    float* y;
+    const float* b;
+    int ld;
+    __device__ __forceinline__ void store(int m, int n, float value) const { y[m * ld + n] = value + b[n]; }
+};
+
+struct PlainOutput {
+    float* c;
+    int ld;
+    __device__ __forceinline__ void store(int m, int n, float value) const { c[m * ld + n] = value; }
+};
+
+// Which product a tiled kernel computes; every one is C (M x N) = A (M x K) · B (K x N).
+enum LinearProduct { FORWARD = 0, DATA = 1, FILTER = 2 };
+
+// v2 (TM = TN = 1), v3 and v4. Block (blockIdx.x, blockIdx.y) computes the BM x BN tile of C at
+// (blockIdx.y·BM, blockIdx.x·BN) (out: y, dx or dw). Grid (ceil(N / BN), ceil(M / BM)); block
+// (BM/TM)·(BN/TN) threads. `a` and `b_operand` are the product's inputs in this order:
+//   FORWARD x, w (C = y, M = N rows, N = O, K = I; `bias` used)
+//   DATA    dy, w (C = dx, M = N rows, N = I, K = O)
+//   FILTER  dy, x (C = dw, M = O, N = I, K = N rows)
+template <int BM, int BN, int BK, int TM, int TN, bool DOUBLE_BUFFERED, int PRODUCT>
+__device__ __forceinline__ void linear_gemm(const float* __restrict__ a, const float* __restrict__ b_operand,
+                                            const float* __restrict__ bias, float* __restrict__ c, int rows,
+                                            int inputs, int outputs) {
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    if constexpr (PRODUCT == FORWARD) {
+        const DenseOperand<true> xs(a, inputs);         // x (N x I), k = i
+        const DenseOperand<true> ws(b_operand, inputs); // w (O x I) read as (n = o, k = i)
+        const BiasedOutput out{c, bias, outputs};
+        if constexpr (DOUBLE_BUFFERED)
+            gemm_double_buffered<BM, BN, BK, TM, TN>(xs, ws, out, rows, outputs, 0, inputs, m0, n0);
+        else
+            gemm_tiled<BM, BN, BK, TM, TN>(xs, ws, out, rows, outputs, 0, inputs, m0, n0);
+    } else if constexpr (PRODUCT == DATA) {
+        const DenseOperand<true> dys(a, outputs);         // dy (N x O), k = o
+        const DenseOperand<false> ws(b_operand, inputs);  // w (O x I) read as (n = i, k = o)
+        const PlainOutput out{c, inputs};
+        if constexpr (DOUBLE_BUFFERED)
+            gemm_double_buffered<BM, BN, BK, TM, TN>(dys, ws, out, rows, inputs, 0, outputs, m0, n0);
+        else
+            gemm_tiled<BM, BN, BK, TM, TN>(dys, ws, out, rows, inputs, 0, outputs, m0, n0);
+    } else {
+        const DenseOperand<false> dys(a, outputs);        // dy (N x O) read as (m = o, k = n)
+        const DenseOperand<false> xs(b_operand, inputs);  // x (N x I) read as (n = i, k = n)
+        const PlainOutput out{c, inputs};
+        if constexpr (DOUBLE_BUFFERED)
+            gemm_double_buffered<BM, BN, BK, TM, TN>(dys, xs, out, outputs, inputs, 0, rows, m0, n0);
+        else
+            gemm_tiled<BM, BN, BK, TM, TN>(dys, xs, out, outputs, inputs, 0, rows, m0, n0);
+    }
+}
+
+template <int BM, int BN, int BK, int TM, int TN, int PRODUCT>
+__global__ void linear_tiled(const float* __restrict__ a, const float* __restrict__ b_operand,
+                             const float* __restrict__ bias, float* __restrict__ c, int rows, int inputs,
+                             int outputs) {
+    linear_gemm<BM, BN, BK, TM, TN, false, PRODUCT>(a, b_operand, bias, c, rows, inputs, outputs);
+}
+
+template <int BM, int BN, int BK, int TM, int TN, int PRODUCT>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)
+    linear_double_buffered(const float* __restrict__ a, const float* __restrict__ b_operand,
+                           const float* __restrict__ bias, float* __restrict__ c, int rows, int inputs,
+                           int outputs) {
+    linear_gemm<BM, BN, BK, TM, TN, true, PRODUCT>(a, b_operand, bias, c, rows, inputs, outputs);
+}

@@ -1,0 +1,159 @@
+"""Every version of every op of the `cuda` face, its real .cu source compiled by g++ and run on the
+CPU emulator (kernels/cuda/emulator.py), against the NumPy reference at tiny shapes.
+
+This is how the CUDA C kernels' index math, bounds, tiling, split-K and barriers are tested in CI,
+where there is no GPU. Outputs are poisoned before every launch, every array sits between guard
+bands (a write past an end fails the launch, a read past an end reads NaN), threads run in a
+shuffled order between barriers, and each launch's arguments are checked against the kernel's
+parameter types. What the emulator cannot show (timing, the GPU's own expf/powf rounding) is left
+to the `gpu` tests in test_cuda_gpu.py.
+"""
+
+import numpy as np
+import pytest
+
+import kernels.cuda as face
+from kernels import reference
+from kernels.cuda import _runtime, emulator
+from tests.cuda_cases import TINY
+
+pytestmark = pytest.mark.skipif(
+    not emulator.available(), reason="the CUDA C emulator needs g++ (every machine of this project has it)"
+)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    chosen = emulator.EmulatorBackend()
+    with _runtime.use_backend(chosen), _runtime.poisoned_outputs(), _runtime.checked_launches():
+        yield chosen
+
+
+CASES = [(case, version) for case in TINY for version in sorted(face.VERSIONS[case.op])]
+
+
+@pytest.mark.parametrize(("case", "version"), CASES, ids=[f"{c.id}-v{v}" for c, v in CASES])
+def test_version_matches_reference(backend, case, version):
+    args, kwargs = case.inputs()
+    expected = case.reference_outputs(args, kwargs)
+    actual = case.face_outputs(face.VERSIONS[case.op][version], backend.guarded, args, kwargs)
+    for output in actual:
+        assert isinstance(output, np.ndarray) and output.dtype != np.float64, case.id
+    case.compare(actual, expected, f"{case.id} v{version}")
+
+
+def test_misaligned_views_take_the_scalar_paths(backend):
+    """float4 kernels need 16-byte alignment; views that start 4 bytes in must still be right."""
+    rng = np.random.default_rng(1)
+
+    def misaligned(array):
+        holder = backend.guarded(np.zeros(array.size + 1, dtype=array.dtype))
+        view = holder[1:].reshape(array.shape)
+        view[...] = array
+        assert view.ctypes.data % 16 != 0 and view.flags.c_contiguous
+        return view
+
+    x = rng.standard_normal((4, 9)).astype(np.float32)
+    w = rng.standard_normal((12, 9)).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32)
+    for version in face.VERSIONS["linear_forward"]:
+        y = face.VERSIONS["linear_forward"][version](misaligned(x), misaligned(w), misaligned(b))
+        np.testing.assert_allclose(y, x.astype(np.float64) @ w.T + b, rtol=1e-5, atol=1e-5)
+    relu = face.VERSIONS["relu_forward"][2](misaligned(x))
+    np.testing.assert_array_equal(relu, reference.relu_forward(x))
+    weights, grad, velocity = misaligned(x), misaligned(x * 0.5), misaligned(x * 0.1)
+    expected_w, expected_v = x.copy(), x * 0.1
+    reference.sgd_update(expected_w, x * 0.5, expected_v, 0.01)
+    face.VERSIONS["sgd_update"][2](weights, grad, velocity, 0.01)
+    np.testing.assert_allclose(weights, expected_w, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(velocity, expected_v, rtol=2e-5, atol=1e-6)
+
+
+def test_maxpool_backward_uses_the_recorded_geometry(backend):
+    rng = np.random.default_rng(2)
+    x = backend.guarded(rng.standard_normal((2, 2, 9, 9)).astype(np.float32))
+    _, argmax = face.maxpool_forward(x, 3, 2)
+    assert face.pool.gather_window(argmax, x.shape) == (3, 3, 2, 2)
+    dy = backend.guarded(rng.standard_normal(argmax.shape).astype(np.float32))
+    expected = reference.maxpool_backward(np.asarray(dy), np.asarray(argmax), x.shape)
+    np.testing.assert_allclose(face.maxpool_backward(dy, argmax, x.shape), expected, rtol=2e-5, atol=1e-6)
+    assert face.pool.gather_window(argmax.copy(), x.shape) == (6, 6, 1, 1)  # a copy: the safe window, H − OH + 1 at stride 1
+
+
+def test_out_of_range_labels_give_nan_rows_not_stray_reads(backend):
+    logits = backend.guarded(np.zeros((3, 5), dtype=np.float32))
+    labels = backend.guarded(np.array([1, 5, -1], dtype=np.int64))
+    for version in face.VERSIONS["softmax_xent_forward"]:
+        loss, probs = face.VERSIONS["softmax_xent_forward"][version](logits, labels)
+        assert np.isnan(loss) and np.allclose(probs, 0.2)
+    dlogits = face.softmax_xent_backward(probs, labels)
+    assert np.isfinite(dlogits[0]).all() and np.isnan(dlogits[1:]).all()
+
+
+def test_a_write_past_the_end_is_caught(backend, tmp_path):
+    """The guard bands are live: a kernel that writes one element too many fails its launch."""
+    source = tmp_path / "overrun.cu"
+    source.write_text('extern "C" __global__ void overrun(float* y, int count) {\n'
+                      "    const int e = blockIdx.x * blockDim.x + threadIdx.x;\n"
+                      "    if (e <= count) y[e] = 1.0f;  // off by one\n}\n")
+    target = _runtime.CudaTarget("overrun", 1, "main", source, "overrun")
+    run = _function(backend, target, source)
+    y = backend.empty((10,))
+    with pytest.raises(emulator.EmulatorError, match="wrote outside an array"):
+        run((1, 1, 1), (32, 1, 1), (y, np.int32(10)))
+
+
+def test_a_missing_barrier_is_caught(backend, tmp_path):
+    """Threads run in shuffled order, so reading a neighbour's shared value without a barrier
+    reads stale data: the reversal below comes out wrong without __syncthreads."""
+    source = tmp_path / "reverse.cu"
+    body = ('extern "C" __global__ void reverse(const float* x, float* y) {\n'
+            "    __shared__ float staged[64];\n"
+            "    staged[threadIdx.x] = x[threadIdx.x];\n"
+            "    BARRIER\n"
+            "    y[threadIdx.x] = staged[63 - threadIdx.x];\n}\n")
+    x = np.arange(64, dtype=np.float32)
+    results = {}
+    for barrier in ("__syncthreads();", ""):
+        source.write_text(body.replace("BARRIER", barrier))
+        run = _function(backend, _runtime.CudaTarget("reverse", 1, "main", source, "reverse"), source)
+        y = backend.empty((64,))
+        run((1, 1, 1), (64, 1, 1), (backend.guarded(x), y))
+        results[barrier] = y.copy()
+    np.testing.assert_array_equal(results["__syncthreads();"], x[::-1])
+    assert not np.array_equal(results[""], x[::-1])
+
+
+def test_a_barrier_some_threads_skip_is_an_error(backend, tmp_path):
+    source = tmp_path / "divergent.cu"
+    source.write_text('extern "C" __global__ void divergent(float* y) {\n'
+                      "    if (threadIdx.x < 16) return;\n"
+                      "    __syncthreads();\n"
+                      "    y[threadIdx.x] = 1.0f;\n}\n")
+    run = _function(backend, _runtime.CudaTarget("divergent", 1, "main", source, "divergent"), source)
+    with pytest.raises(emulator.EmulatorError, match="barrier never completes"):
+        run((1, 1, 1), (32, 1, 1), (backend.empty((32,)),))
+
+
+def test_argument_kinds_are_checked(backend):
+    """A Python int would reach CuPy as a 64-bit long long; the emulator refuses it, and refuses a
+    scalar of the wrong kind."""
+    x = backend.guarded(np.ones(8, dtype=np.float32))
+    y = backend.empty((8,))
+    run = backend.function(face.elementwise.RELU_FORWARD[1])
+    with pytest.raises(emulator.EmulatorError, match="NumPy scalars"):
+        run((1, 1, 1), (32, 1, 1), (x, y, 8))
+    with pytest.raises(emulator.EmulatorError, match="do not match"):
+        run((1, 1, 1), (32, 1, 1), (x, y, np.float32(8)))
+
+
+def test_launch_errors_name_the_kernel(backend):
+    x = backend.guarded(np.ones(8, dtype=np.float32))
+    with pytest.raises(face.CudaKernelError, match=r"relu_forward_v1 \(relu_forward v1 main, relu\.cu\)"):
+        _runtime.launch(face.elementwise.RELU_FORWARD[1], (1,), (2048,), (x, x, np.int32(8)))
+
+
+def _function(backend, target, source):
+    library = emulator.build(source, [target.name_expression])
+    backend._libraries[source] = (library, [target.name_expression])
+    return backend.function(target)
