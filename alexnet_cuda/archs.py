@@ -114,6 +114,27 @@ ALEXNET_MINI = Arch(
     summary="every layer type of alexnet2012 at 64x64: grouped conv, LRN, overlapping pool, dropout, 3 linear",
 )
 
+# Not an --arch: a network small enough to difference every weight, with every layer type, for
+# `alexnet-cuda gradcheck` and the tests of the training loop.
+TINY = Arch(
+    name="tiny",
+    input_size=12,
+    resize_size=12,
+    default_classes=3,
+    steps=(
+        _conv("conv1", 4, 3, pad=1), ("relu", "relu1", {}),
+        ("lrn", "lrn1", dict(size=3, alpha=0.05, beta=0.75, k=1.0)),  # large alpha: the cross-channel term matters
+        ("maxpool", "pool1", {}),  # 12 -> 5
+        _conv("conv2", 6, 3, pad=1, groups=2), *_after_conv(2, pool=True),  # 5 -> 2
+        ("flatten", "flatten", {}),
+        ("linear", "fc6", dict(out_features=10)), ("relu", "relu6", {}), ("dropout", "drop6", dict(p=0.25)),
+        ("linear", "fc7", dict(out_features=10)), ("relu", "relu7", {}), ("dropout", "drop7", dict(p=0.25)),
+        ("linear", "fc8", dict(out_features="classes")),
+    ),
+    init="he",
+    summary="every layer type at 12x12 with a few channels, for gradient checks and tests",
+)
+
 ARCHS = {arch.name: arch for arch in (ALEXNET_2012, ALEXNET_OWT, ALEXNET_MINI)}
 DEFAULT_ARCH = ALEXNET_MINI.name
 

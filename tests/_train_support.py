@@ -17,29 +17,12 @@ from alexnet_cuda import archs, config
 
 Batch = namedtuple("Batch", "images labels")
 
-TINY = archs.Arch(
-    name="test-tiny",
-    input_size=12,
-    resize_size=12,
-    default_classes=3,
-    steps=(
-        ("conv", "conv1", dict(out_channels=4, kernel=3, stride=1, pad=1, groups=1)),
-        ("relu", "relu1", {}), ("lrn", "lrn1", dict(size=3, alpha=0.05, beta=0.75, k=1.0)),
-        ("maxpool", "pool1", {}),  # 12 -> 5
-        ("conv", "conv2", dict(out_channels=6, kernel=3, stride=1, pad=1, groups=2)),
-        ("relu", "relu2", {}), ("maxpool", "pool2", {}),  # 5 -> 2
-        ("flatten", "flatten", {}),
-        ("linear", "fc6", dict(out_features=10)), ("relu", "relu6", {}), ("dropout", "drop6", dict(p=0.25)),
-        ("linear", "fc7", dict(out_features=10)), ("relu", "relu7", {}), ("dropout", "drop7", dict(p=0.25)),
-        ("linear", "fc8", dict(out_features="classes")),
-    ),
-    init="he",
-)
+TINY = archs.TINY
 
 
 @pytest.fixture
 def tiny_arch(monkeypatch):
-    """Registers test-tiny as an --arch for the duration of a test."""
+    """Registers the tiny network as an --arch for the duration of a test."""
     monkeypatch.setitem(archs.ARCHS, TINY.name, TINY)
     monkeypatch.setitem(config.ARCH_DEFAULTS, TINY.name, dict(
         epochs=3, batch_size=8, lr=0.05, lr_schedule="step", lr_step_epochs=2, plateau_patience=1,

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("tiny_arch")
 
 
 def make_trainer(tmp_path, name="run", resume_from=None, steps=None, **flags):
-    given = dict(arch="test-tiny", checkpoint_dir=str(tmp_path / name), **flags)
+    given = dict(arch="tiny", checkpoint_dir=str(tmp_path / name), **flags)
     cfg = config.resolve(given, resume_from.meta["config"] if resume_from else None)
     losses = [] if steps is None else steps
     trainer = training.Trainer(cfg, pattern_dataset(), reference, "cpu", make_array_loader,
@@ -67,7 +67,7 @@ def test_checkpoint_holds_the_whole_state(tmp_path):
     trainer.run()
     saved = checkpoint.load(tmp_path / "run" / training.LAST)
     meta = saved.meta
-    assert meta["arch"] == "test-tiny" and meta["classes"] == ["class0", "class1", "class2"]
+    assert meta["arch"] == "tiny" and meta["classes"] == ["class0", "class1", "class2"]
     assert meta["progress"] == {"epoch": 1, "batch": 0, "step": 9}
     assert meta["config"]["lr"] == 0.05 and meta["schedule"]["epochs_done"] == 1
     assert meta["rng"]["seed"] == 0 and meta["rng"]["dropout_offset_next"] == 9 * 2
@@ -124,7 +124,7 @@ def test_resuming_with_another_arch_or_optimisation_is_refused(tmp_path):
     trainer, _ = make_trainer(tmp_path, epochs=1)
     trainer.run()
     saved = training.load_for_resume(tmp_path / "run")
-    with pytest.raises(config.ConfigError, match="architecture test-tiny"):
+    with pytest.raises(config.ConfigError, match="architecture tiny"):
         config.resolve({"arch": "alexnet-mini"}, saved.meta["config"])
     with pytest.raises(config.ConfigError, match=r"--lr 0\.5: the checkpoint was trained with 0\.05"):
         config.resolve({"lr": 0.5}, saved.meta["config"])

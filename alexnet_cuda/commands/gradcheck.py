@@ -1,5 +1,6 @@
-"""`alexnet-cuda gradcheck`: every op's backward, and a tiny network chained by hand, against
-float64 central differences of the NumPy reference, on the face that --device/--kernels select."""
+"""`alexnet-cuda gradcheck`: every op's backward, a tiny network chained by hand, and the trainer's
+own Model on the tiny arch, against float64 central differences of the NumPy reference, on the face
+that --device/--kernels select."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    from alexnet_cuda.gradcheck_model import model_case
     from kernels import gradcheck
     from kernels.testing import GRADCHECK_THRESHOLDS
 
@@ -32,7 +34,7 @@ def run(args) -> int:
     print(f"threshold {GRADCHECK_THRESHOLDS[precision][0]:g}: {GRADCHECK_THRESHOLDS[precision][1]}")
     print(f"{'case':34} {'input':9} {'entries':>7} {'rel. error':>10}  result")
     failures = 0
-    for case, constants in gradcheck.all_cases(args.seed):
+    for case, constants in [*gradcheck.all_cases(args.seed), model_case(args.seed)]:
         for result in gradcheck.check(case, constants, face, dtype=dtype, max_entries=max_entries, seed=args.seed):
             failures += not result.passed
             verdict = "ok" if result.passed else "FAIL"

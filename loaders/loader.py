@@ -1,0 +1,193 @@
+"""make_loader: batches of one epoch of a split, augmented as the paper does, prefetched by workers.
+
+See /work/notes/data_api.md (mirrored in the docstring of make_loader) for the contract with the
+trainer. Stages: the batch's sample indices come from the epoch's order; a source (the consumer
+itself with workers=0, else worker processes) decodes them into uint8 squares; the consumer draws
+the crop plan and turns the squares into float32 outputs with NumPy (device cpu/sim) or a
+hand-written kernel of the chosen GPU face (device gpu, loaders/device.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from loaders import augment
+from loaders.errors import DataError
+from loaders.workers import InlineSource, RawBatch, WorkerSource
+
+DEVICES = ("cpu", "sim", "gpu")
+GPU_FACES = ("cuda", "numba")
+# A split in which this many samples in a row (from the start of the epoch) fail stops the epoch.
+NOTHING_DECODES_AFTER = 1000
+
+
+@dataclass
+class Batch:
+    """images float32 (N, 3, S, S) (10·N rows with ten_crop), labels int32 (N,), both NumPy on the
+    cpu/sim devices and CuPy on the gpu; number is the batch's position in the epoch (resume from
+    number + 1). Unpacks as `images, labels = batch`."""
+
+    images: object
+    labels: object
+    number: int
+
+    def __iter__(self):
+        return iter((self.images, self.labels))
+
+
+def skipped_summary(skipped: list, limit: int = 10) -> str:
+    """A few lines naming the files skipped in an epoch and why, for the end-of-epoch report."""
+    if not skipped:
+        return "no images skipped"
+    lines = [f"{len(skipped)} image(s) skipped (could not be decoded):"]
+    lines += [f"  {path}: {reason}" for path, reason in skipped[:limit]]
+    if len(skipped) > limit:
+        lines.append(f"  ... and {len(skipped) - limit} more")
+    return "\n".join(lines)
+
+
+class Loader:
+    """One epoch of batches; iterate once. Use as a context manager, or call close(), to stop workers."""
+
+    def __init__(self, split, *, batch_size, input_size, resize_size, train, seed, epoch, start_batch, workers,
+                 device, face, ten_crop, prefetch):
+        self._source = None
+        self.split, self.batch_size, self.train, self.seed, self.epoch = split, batch_size, train, seed, epoch
+        self.input_size, self.resize_size, self.ten_crop, self.device = input_size, resize_size, ten_crop, device
+        count = len(split)
+        if train:
+            order = augment.shuffled_order(count, seed, epoch)
+            batch_count = count // batch_size
+            if batch_count == 0:
+                raise DataError(f"the {split.name} split holds {count} image(s), fewer than one batch of {batch_size}; "
+                                "lower --batch-size or add images")
+        else:
+            order = np.arange(count, dtype=np.int64)
+            batch_count = -(-count // batch_size)
+        self.first_batch = min(start_batch, batch_count)
+        self._batches = [order[k * batch_size:(k + 1) * batch_size] for k in range(self.first_batch, batch_count)]
+        self._planned_samples = sum(len(batch) for batch in self._batches)
+        self.skipped: list[tuple[str, str]] = []
+        self.wait_seconds = 0.0
+        self.decoded = 0
+        self._next = 0
+        self._augmenter = None
+        if device == "gpu":
+            from loaders.device import DeviceAugmenter
+
+            self._augmenter = DeviceAugmenter(face, batch_size, resize_size, input_size, 10 if ten_crop else 1)
+        if workers > 0 and self._batches:
+            self._source = WorkerSource(split, self._batches, resize_size, batch_size, workers,
+                                        prefetch if prefetch is not None else 2 * workers)
+        else:
+            self._source = InlineSource(split, self._batches, resize_size, batch_size)
+
+    def __len__(self) -> int:
+        """Batches from start_batch to the end of the epoch (a batch whose files all fail is not yielded)."""
+        return len(self._batches)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Batch:
+        started = time.perf_counter()
+        try:
+            while self._next < len(self._batches):
+                raw = self._source.get(self._next)
+                self._next += 1
+                self._account(raw)
+                if len(raw.indices):
+                    return self._finish(raw)
+                raw.release()
+            self.close()
+            raise StopIteration
+        finally:
+            self.wait_seconds += time.perf_counter() - started
+
+    def _account(self, raw: RawBatch) -> None:
+        self.skipped.extend(raw.skipped)
+        self.decoded += len(raw.indices)
+        seen = self.decoded + len(self.skipped)
+        if self.decoded == 0 and seen >= min(self._planned_samples, NOTHING_DECODES_AFTER):
+            self.close()
+            examples = "\n".join(f"  {path}: {reason}" for path, reason in self.skipped[:5])
+            raise DataError(f"none of the first {seen} images of the {self.split.name} split could be decoded, "
+                            f"for example:\n{examples}\nCheck that the folder holds images Pillow can read "
+                            "(JPEG, PNG, ...).")
+
+    def _finish(self, raw: RawBatch) -> Batch:
+        count = len(raw.indices)
+        if self.train:
+            plan = augment.train_plan(raw.indices, self.seed, self.epoch, self.resize_size, self.input_size)
+        else:
+            plan = augment.eval_plan(count, self.resize_size, self.input_size, self.ten_crop)
+        labels = np.ascontiguousarray(self.split.labels[raw.indices], dtype=np.int32)
+        if self._augmenter is None:
+            images = augment.apply_plan(raw.images, plan)
+            raw.release()
+        else:
+            images, labels = self._augmenter(raw.images, plan, labels)
+            raw.release()  # the augmenter copied the images out of the slot before returning
+        return Batch(images, labels, self.first_batch + raw.number)
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown may have torn down what close() needs
+            pass
+
+
+def make_loader(split, *, batch_size: int, input_size: int, resize_size: int, train: bool, seed: int, epoch: int,
+                start_batch: int = 0, workers: int = 0, device: str = "cpu", face=None, ten_crop: bool = False,
+                prefetch: int | None = None) -> Loader:
+    """Batches of one epoch of `split`.
+
+    train=True: order shuffled from (seed, epoch); each image's square (shorter side to resize_size,
+    centre crop) gets a random input_size crop, a random horizontal flip and PCA lighting (sigma 0.1),
+    then mean/std normalization; the last partial batch is dropped. train=False: fixed order, centre
+    crop, or with ten_crop the four corners, the centre and their mirrors (sample i's crops at rows
+    10i..10i+9 of images; labels stay one per sample); the last partial batch is kept.
+
+    Per-sample randomness depends on (seed, epoch, sample index) only: batch k is the same whether
+    or not batches before it were read (start_batch=k resumes mid-epoch exactly) and whatever the
+    number of workers. Batches yield images float32 (N, 3, S, S) and labels int32 (N,): NumPy for
+    device cpu/sim, CuPy for gpu with the augmentation done by the kernel of `face` ("cuda" or
+    "numba", or a face module; default "cuda"). A batch holds fewer than batch_size images when
+    files fail to decode; those are listed in loader.skipped as (path, reason).
+
+    workers: processes that decode ahead (0: decode in this process); prefetch: batches in flight
+    (default 2 per worker). loader.wait_seconds is the time spent inside next().
+    """
+    for name, value in (("batch_size", batch_size), ("input_size", input_size), ("resize_size", resize_size)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} {value!r}: expected a positive integer")
+    if input_size > resize_size:
+        raise ValueError(f"input_size {input_size} is larger than resize_size {resize_size}; a crop must fit")
+    if start_batch < 0 or workers < 0:
+        raise ValueError(f"start_batch {start_batch} and workers {workers} must not be negative")
+    if ten_crop and train:
+        raise ValueError("ten_crop is an evaluation mode; pass train=False")
+    if device not in DEVICES:
+        raise ValueError(f"device {device!r}: expected one of {', '.join(DEVICES)}")
+    face_name = getattr(face, "NAME", face)
+    if device == "gpu":
+        face_name = face_name or "cuda"
+        if face_name not in GPU_FACES:
+            raise ValueError(f"face {face_name!r}: the gpu augmentation runs in one of {', '.join(GPU_FACES)}")
+    return Loader(split, batch_size=batch_size, input_size=input_size, resize_size=resize_size, train=train,
+                  seed=seed, epoch=epoch, start_batch=start_batch, workers=workers, device=device, face=face_name,
+                  ten_crop=ten_crop, prefetch=prefetch)
