@@ -53,14 +53,41 @@ def test_bad_arguments_stop_before_any_work_with_a_clear_message(args, message):
     assert "Traceback" not in done.stderr
 
 
-def test_inspect_reports_every_kernel_of_both_faces():
-    done = cli("inspect")
+@pytest.fixture(scope="module")
+def inspected(tmp_path_factory):
+    """`alexnet-cuda inspect --json` over every kernel of both faces, run once for the tests below."""
+    out = tmp_path_factory.mktemp("inspect") / "inspect.json"
+    done = cli("inspect", "--json", str(out))
+    return done, json.loads(out.read_text())["reports"] if out.exists() else []
+
+
+def test_inspect_reports_every_kernel_of_both_faces(inspected):
+    done, reports = inspected
     assert done.returncode == 0, done.stdout + done.stderr
     numba_targets = _numba_target_names()
     assert numba_targets, "the Numba face declares its kernels"
     for kernel in numba_targets:
         assert kernel in done.stdout
+    import kernels.cuda
+
+    for target in kernels.cuda.compile_targets():
+        assert target.name_expression.replace(", ", ",") in done.stdout
     assert "occupancy" in done.stdout and "FAILED" not in done.stdout
+    assert all(r["error"] is None and r["registers"] > 0 and 0 < r["occupancy"] <= 1 for r in reports)
+
+
+def test_tiled_kernels_report_their_shared_memory_and_promoted_versions_are_marked(inspected):
+    import kernels.cuda
+
+    _, reports = inspected
+    linear = [r for r in reports if r["op"] == "linear_forward"]
+    tiled = [r for r in linear if r["version"] >= 2]
+    assert {r["face"] for r in tiled} == {"cuda", "numba"}
+    assert all(r["shared_bytes"] > 0 for r in tiled), tiled
+    assert all(r["shared_bytes"] == 0 for r in linear if r["version"] == 1)
+    promoted = {(r["face"], r["version"]) for r in linear if r["promoted"]}
+    assert ("cuda", kernels.cuda.PROMOTED["linear_forward"]) in promoted
+    assert len(promoted) == 2  # one version per face
 
 
 def test_inspect_one_op_with_ptx_and_json(tmp_path):
@@ -98,3 +125,9 @@ def test_threads_per_block_come_from_the_target_or_the_geometry():
     tile = geometry.LINEAR_TILES[3]
     assert resources.threads_per_block(SimpleNamespace(op="linear_forward", version=3, kernel="gemm")) == (
         tile.threads, "geometry")
+
+
+def test_static_shared_memory_is_summed_from_ptx_declarations():
+    ptx = (".visible .shared .align 4 .b8 _cudapy_smem_1[1024];\n.shared .align 4 .b8 _cudapy_smem_2[1024];\n"
+           ".extern .shared .align 16 .b8 dynamic[];\n\t.shared .f32 x[10];\n\tst.shared.f32 [%rd1], %f1;\n")
+    assert resources.ptx_static_shared_bytes(ptx) == 2048 + 40

@@ -97,3 +97,25 @@ def test_summary_says_what_is_missing(tmp_path):
     assert results["kernels"] is None and results["gpu_tests"] is None
     assert "No kernel results" in text and "No test report" in text and "No metrics" in text
     assert text.startswith("# GPU check: sample GPU")
+
+
+def test_budget_stops_parts_and_the_summary_still_comes(tmp_path):
+    """The plumbing, without a GPU: with a 25 s budget the first parts run (the CPU kernel benchmark
+    runs out of its time), the rest are 'skipped (budget spent)', the summary and results are still
+    written, OUTDIR holds only the documented files, and the exit status says not all went well."""
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", str(SCRIPT), str(out)], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, GPU_CHECK_ALLOW_CPU="1", GPU_CHECK_BUDGET_S="25",
+                                   ALEXNET_CUDA_NO_GPU="1", PYTHON=sys.executable))
+    assert done.returncode == 1, done.stdout + done.stderr
+    results = json.loads((out / "results.json").read_text())
+    statuses = {part["part"]: part["status"] for part in results["parts"]}
+    assert list(statuses) == ["environment", "gpu-tests", "kernels", "step", "train"]
+    assert statuses["environment"] == "ok"
+    assert statuses["step"] == statuses["train"] == "skipped (budget spent)"
+    assert sum(part["seconds"] for part in results["parts"]) <= 25 + 2
+    summary_text = (out / "summary.md").read_text()
+    assert "| train | skipped (budget spent) |" in summary_text and "No metrics" in summary_text
+    documented = {"summary.md", "results.json", "log.txt", "gpu-tests.xml", "kernels.json", "step.json",
+                  "train-metrics.jsonl"}
+    assert {path.name for path in out.iterdir()} <= documented

@@ -69,7 +69,9 @@ def threads_per_block(target) -> tuple[int, str]:
     from kernels import geometry
 
     op, version = target.op, target.version
-    tiles = {"conv2d": getattr(geometry, "CONV_TILES", {}), "linear": getattr(geometry, "LINEAR_TILES", {})}
+    double_buffered = {4: geometry.DOUBLE_BUFFERED_TILE} if hasattr(geometry, "DOUBLE_BUFFERED_TILE") else {}
+    tiles = {"conv2d": {**getattr(geometry, "CONV_TILES", {}), **double_buffered},
+             "linear": {**getattr(geometry, "LINEAR_TILES", {}), **double_buffered}}
     family = op.split("_")[0]
     if family in tiles and version in tiles[family] and "reduce" not in target.kernel and "db" not in target.kernel:
         return tiles[family][version].threads, "geometry"
@@ -124,7 +126,7 @@ def cuda_reports(op: str | None = None, with_ptx: bool = False, arch: str = ARCH
     from kernels.cuda.nvrtc import NvrtcError, compile_file
 
     targets = [t for t in face.compile_targets() if op is None or t.op == op]
-    promoted = getattr(face, "PROMOTED", {})
+    promoted = _promoted_cuda_kernels(face)
     by_source: dict[str, list] = {}
     for target in targets:
         by_source.setdefault(str(target.source), []).append(target)
@@ -136,8 +138,8 @@ def cuda_reports(op: str | None = None, with_ptx: bool = False, arch: str = ARCH
         except (NvrtcError, RuntimeError) as error:
             compiled, failure = None, str(error)
         for target in group:
-            report = KernelReport("cuda", target.op, target.version, target.kernel,
-                                  promoted=promoted.get(target.op) == target.version)
+            report = KernelReport("cuda", target.op, target.version, re.sub(r",\s+", ",", target.name_expression),
+                                  promoted=(target.op, target.version, target.kernel) in promoted)
             if compiled is None:
                 report.error = failure
             else:
@@ -150,6 +152,27 @@ def cuda_reports(op: str | None = None, with_ptx: bool = False, arch: str = ARCH
             fill_occupancy(report, target)
             reports.append(report)
     return reports, []
+
+
+def _promoted_cuda_kernels(face) -> set[tuple[str, int, str]]:
+    """(op, version, kernel) of the kernels the contract functions launch: the promoted versions'
+    own, and the helpers of earlier versions they reuse (a bias-gradient reduction, a split-K sum)."""
+    if hasattr(face, "promoted_targets"):
+        return {(t.op, t.version, t.kernel) for t in face.promoted_targets()}
+    promoted = getattr(face, "PROMOTED", {})
+    return {(t.op, t.version, t.kernel) for t in face.compile_targets() if promoted.get(t.op) == t.version}
+
+
+_PTX_SHARED = re.compile(r"^\s*(?:\.(?:visible|weak|global)\s+)?\.shared\s+(?:\.align\s+\d+\s+)?\.([a-z]+)(\d+)\s+[\w$]+\[(\d+)\]", re.MULTILINE)
+
+
+def ptx_static_shared_bytes(ptx: str) -> int:
+    """Bytes of the static `.shared` arrays a PTX module declares (`.extern` dynamic arrays have no
+    size and do not count). For a Numba kernel, whose module holds that one kernel, this is the
+    kernel's static shared memory: what ptxas -v reports for a CUDA C kernel. nvJitLink's own
+    linked report adds the 1 KB the driver reserves per block on sm_90, which the occupancy
+    calculation adds itself."""
+    return sum(int(bits) // 8 * int(count) for _, bits, count in _PTX_SHARED.findall(ptx))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -205,6 +228,7 @@ def _numba_child(op: str | None, with_ptx: bool, arch: str) -> dict:
             if len(found) != 1:
                 raise RuntimeError(f"expected one kernel in the PTX of {target.kernel}, ptxas reported {len(found)}")
             _from_resources(report, next(iter(found.values())))
+            report.shared_bytes = report.shared_bytes or ptx_static_shared_bytes(ptx)
             if with_ptx:
                 report.ptx = ptx
         except Exception as error:  # each failing target is reported in its row
