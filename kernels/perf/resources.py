@@ -163,7 +163,9 @@ def _promoted_cuda_kernels(face) -> set[tuple[str, int, str]]:
     return {(t.op, t.version, t.kernel) for t in face.compile_targets() if promoted.get(t.op) == t.version}
 
 
-_PTX_SHARED = re.compile(r"^\s*(?:\.(?:visible|weak|global)\s+)?\.shared\s+(?:\.align\s+\d+\s+)?\.([a-z]+)(\d+)\s+[\w$]+\[(\d+)\]", re.MULTILINE)
+_PTX_SHARED = re.compile(
+    r"^\s*(?:\.(?:visible|weak|global)\s+)?\.shared\s+(?:\.align\s+\d+\s+)?\.([a-z]+)(\d+)\s+[\w$]+\[(\d+)\]",
+    re.MULTILINE)
 
 
 def ptx_static_shared_bytes(ptx: str) -> int:
