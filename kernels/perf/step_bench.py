@@ -256,8 +256,10 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, steps: int |
                 continue
             finally:
                 model = None
-                if "cupy" in sys.modules:
-                    sys.modules["cupy"].get_default_memory_pool().free_all_blocks()
+                if name != "reference":  # the next model needs the memory this one held
+                    import cupy
+
+                    cupy.get_default_memory_pool().free_all_blocks()
             timed.arch = arch
             if torch_rate:
                 timed.torch_images_per_s = torch_rate
