@@ -127,3 +127,69 @@ def test_gpu_run_validates_and_times_both_faces_against_the_vendor():
     assert all(row["validation"] == "ok" and row["ms"] > 0 for row in rows), [r["validation"] for r in rows]
     linear = [row for row in rows if row["op"] == "linear_forward"]
     assert all(row["vendor"] == "cuBLAS" and row["vendor_ratio"] > 0 for row in linear)
+
+
+def test_spin_kernel_compiles_for_sm_90():
+    from kernels.cuda.nvrtc import compile_text
+    from kernels.perf.timer import SPIN_SOURCE
+
+    compiled = compile_text(SPIN_SOURCE, "spin.cu", "sm_90")
+    assert "spin" in compiled.resources and not compiled.resources["spin"].spills
+
+
+def test_gpu_timer_arithmetic_on_a_host_clock_stand_in(monkeypatch):
+    """time_gpu's control flow with CuPy's events replaced by host-clock stand-ins: sets are used in
+    rotation, batches are sized from the pilot, and the result is seconds per call."""
+    import sys
+    import time
+    import types
+
+    from kernels.perf import timer
+
+    class Event:
+        def record(self):
+            self.at = time.perf_counter()
+
+        def synchronize(self):
+            pass
+
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(
+        Event=Event, get_elapsed_time=lambda start, end: (end.at - start.at) * 1e3,
+        Device=lambda: types.SimpleNamespace(synchronize=lambda: None)))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(timer, "_spin", lambda seconds: None)
+    used = []
+
+    def run(inputs):
+        used.append(inputs)
+        time.sleep(0.002)
+        return object()
+
+    timing = timer.time_gpu(run, ["a", "b", "c"], batch_seconds=0.01, batches=3, warmup=1)
+    assert timing.seconds == pytest.approx(0.002, rel=0.5)
+    assert timing.batches == 3 and timing.calls >= 3 and timing.sets == 3
+    assert timing.host_seconds >= 0.002
+    assert used[:3] == ["a", "b", "c"] and set(used) == {"a", "b", "c"}
+
+
+def test_cublas_baselines_compute_the_linear_layers(monkeypatch):
+    """The cuBLAS baselines are plain matrix products; with NumPy standing in for CuPy they must give
+    the reference's outputs (the bias aside, which the forward baseline leaves out)."""
+    import sys
+
+    from kernels.perf import vendor
+
+    monkeypatch.setitem(sys.modules, "cupy", np)
+    for op in ("linear_forward", "linear_backward"):
+        case = _tiny(op)
+        args = cases.make_inputs(case, 2)
+        baseline = vendor.baseline(case)
+        assert baseline.name == "cuBLAS"
+        run, sets = baseline.prepare([args])
+        got = run(sets[0])
+        expected = _reference_outputs(case, args)
+        if op == "linear_forward":
+            np.testing.assert_allclose(got + args["b"], expected[0], rtol=1e-5, atol=1e-5)
+        else:
+            for a, b in zip(got, expected, strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)

@@ -134,14 +134,16 @@ def _bench_case(case, faces, versions, with_vendor, cache_bytes, log) -> list[Ke
                             flops=amounts.flops, bytes=amounts.bytes)
             rows.append(row)
             if face.NAME == "reference":
-                sets = [host] + [case_inputs.rotation_set(host, i, np) for i in range(1, 2)]
+                sets = [case_inputs.copy_args(host, np), case_inputs.rotation_set(host, 1, np)]
                 timing = time_host(lambda s, f=function: case_inputs.invoke(f, case, s), sets)
             else:
                 if reference_outputs is None:
                     reference_outputs = case_inputs.invoke(getattr(reference, case.op), case,
                                                            case_inputs.copy_args(host, np))
                     device_sets = _device_sets(face, host, set_count)
-                row.validation = validate(face, function, case, device_sets[0], reference_outputs)
+                # Timing an in-place op (SGD) changes its inputs: validate those on a fresh upload.
+                checked = _device_sets(face, host, 1)[0] if case.op in case_inputs.IN_PLACE else device_sets[0]
+                row.validation = validate(face, function, case, checked, reference_outputs)
                 if row.validation != "ok":
                     log(f"    {face.NAME} v{version}: {row.validation}")
                     continue

@@ -94,7 +94,7 @@ def time_gpu(run, sets, *, batch_seconds: float = 2e-3, batches: int = 7, warmup
 
     per_call, host_per_call, position = [], [], 0
     for _ in range(batches):
-        _spin(1.5 * calls * max(pilot_host, *host_per_call) + 2e-4)
+        _spin(1.5 * calls * max([pilot_host, *host_per_call]) + 2e-4)
         start_event.record()
         host = issue(calls, position)
         end_event.record()
