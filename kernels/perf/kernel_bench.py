@@ -147,7 +147,12 @@ def _bench_case(case, faces, versions, with_vendor, cache_bytes, log) -> list[Ke
                 if row.validation != "ok":
                     log(f"    {face.NAME} v{version}: {row.validation}")
                     continue
-                timing = time_gpu(lambda s, f=function: case_inputs.invoke(f, case, s), device_sets)
+                try:
+                    timing = time_gpu(lambda s, f=function: case_inputs.invoke(f, case, s), device_sets)
+                except Exception as error:  # a kernel that fails while timed is reported; the run goes on
+                    row.validation = f"FAILED while timed: {type(error).__name__}: {error}"
+                    log(f"    {face.NAME} v{version}: {row.validation}")
+                    continue
             row.ms, row.spread, row.sets = timing.seconds * 1e3, timing.spread, timing.sets
             if face.NAME != "reference":  # on the host clock, issuing a call is the call
                 row.host_ms = timing.host_seconds * 1e3
