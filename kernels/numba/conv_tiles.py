@@ -4,10 +4,12 @@ For group g, with CG = C/G input channels and FG = F/G filters per group, the th
 (kernels/geometry.py: conv_forward_gemm, conv_data_gemm, conv_filter_gemm):
     forward  y[g]  (FG, P)          = W[g] (FG, CG·KH·KW) · cols[g] (CG·KH·KW, P)
     filter   dw[g] (FG, CG·KH·KW)   = dY[g] (FG, P) · cols[g]ᵀ
-    data     dx[g] (CG, N·H·W)      = Σ_(f, i, j) W[g]ᵀ-like taps · dY at the output each tap lands on
+    data     dx[g] (CG, N·H·W)      = taps_w[g] (CG, FG·KH·KW) · taps_dy[g] (FG·KH·KW, N·H·W)
 where P = N·OH·OW output positions and
     cols(k, p) = x[n, g·CG + c, oh·stride − pad + i, ow·stride − pad + j]  (0 in the padding)
-    with k = (c·KH + i)·KW + j and p = (n·OH + oh)·OW + ow.
+    with k = (c·KH + i)·KW + j and p = (n·OH + oh)·OW + ow;
+    taps_w(c, k) = w[g·FG + f, c, i, j] and taps_dy(k, q) = dy[n, g·FG + f, oh, ow] for the output
+    (oh, ow) whose window puts tap (i, j) on input q = (n·H + h)·W + w (0 if none does), k = (f·KH + i)·KW + j.
 cols has CG·KH·KW·P elements (for AlexNet's conv1 at batch 128, 363 x 387,200 floats = 562 MB) and
 is never stored: each stager below computes the elements of its tile from x, dy or w directly.
 

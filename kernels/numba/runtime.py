@@ -21,6 +21,32 @@ from kernels.contract import FLOAT32, ArraySpec
 from kernels.numba.mode import COMPILE_ONLY_ENV, MODE
 
 _poison = False
+_launches = 0
+_recorders: list[list] = []
+
+
+def launch_count() -> int:
+    """Kernel launches issued through `launch` in this process so far (for overhead reports and tests)."""
+    return _launches
+
+
+@contextlib.contextmanager
+def recorded_launches():
+    """Within the block every launch also appends (kernel, arguments) to the list this yields, so a
+    test can check that launchers pass exactly the types their compile targets declare."""
+    record: list = []
+    _recorders.append(record)
+    try:
+        yield record
+    finally:
+        _recorders.remove(record)
+
+
+def _count(kernel, args) -> None:
+    global _launches
+    _launches += 1
+    for record in _recorders:
+        record.append((kernel, args))
 
 
 @contextlib.contextmanager
@@ -68,6 +94,7 @@ if MODE == "gpu":
         return cuda.as_cuda_array(value, sync=False) if isinstance(value, cupy.ndarray) else value
 
     def launch(kernel, grid, block, *args):
+        _count(kernel, args)
         kernel[grid, block, current_stream()](*(_kernel_argument(a) for a in args))
 
     def empty(shape, dtype=np.float32):
@@ -93,6 +120,7 @@ elif MODE == "simulator":
         return np.asarray(array)
 
     def launch(kernel, grid, block, *args):
+        _count(kernel, args)
         kernel[grid, block](*args)
 
     def empty(shape, dtype=np.float32):

@@ -1,0 +1,91 @@
+"""Every Numba kernel compiles to PTX for sm_90 through NVVM, in a process without the simulator.
+
+The simulator runs kernels as Python, so it accepts code the CUDA target rejects; these tests compile
+what the GPU would run, assemble it for sm_90, and show that the check fails on a kernel the
+simulator runs happily.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kernels.numba as face
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def python(code: str, **environment) -> subprocess.CompletedProcess:
+    """Run code in a fresh interpreter at the repository root, without this process's simulator choice."""
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(environment)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900, check=False)
+
+
+def test_every_kernel_compiles_and_assembles_for_sm_90():
+    run = python("""
+        import sys
+        from kernels.numba.compile_check import main
+        sys.exit(main(["--resources"]))
+    """)
+    assert run.returncode == 0, run.stdout + run.stderr
+    count = len(face.compile_targets())
+    assert f"{count} of {count} kernel targets compiled for sm_90" in run.stdout, run.stdout
+    assert "FAILED" not in run.stdout
+    assert run.stdout.count(" 0/0 bytes spilled") == count, run.stdout  # no register spills anywhere
+
+
+BROKEN = """
+    import numpy as np
+    from numba import cuda
+
+    @cuda.jit
+    def norm_kernel(x, y):
+        # np.linalg runs in the simulator (it is NumPy there) but has no CUDA implementation.
+        y[0] = np.linalg.norm(x)
+"""
+
+
+def test_the_check_fails_on_a_kernel_that_the_simulator_runs():
+    namespace = {}
+    exec(textwrap.dedent(BROKEN), namespace)  # in this process: the simulator (or a GPU)
+    if face.MODE == "simulator":
+        x = np.arange(4, dtype=np.float32)
+        y = np.zeros(1, np.float32)
+        namespace["norm_kernel"][1, 1](x, y)
+        assert y[0] == pytest.approx(np.linalg.norm(x))
+
+    run = python(textwrap.dedent(BROKEN) + textwrap.dedent("""
+        import sys
+        import kernels.numba as face
+        from kernels.numba import compile_check
+        from kernels.numba.targets import kernel_target
+
+        broken = kernel_target("norm", 1, norm_kernel, "void(float32[::1], float32[::1])")
+        mistyped = kernel_target("relu_forward", 1, face.elementwise.relu_forward_kernel,
+                                 "void(float32[:, ::1], float32[::1])")  # a 2-D x where the kernel wants 1-D
+        for target in (broken, mistyped):
+            try:
+                face.compile_ptx(target)
+            except Exception as error:
+                print("raised:", target.kernel, type(error).__name__)
+        face.compile_targets = lambda: [broken, mistyped]  # main() then checks just these two
+        sys.exit(compile_check.main([]))
+    """), ALEXNET_CUDA_NUMBA_COMPILE_ONLY="1")
+    assert "raised: norm_kernel TypingError" in run.stdout, run.stdout + run.stderr
+    assert "raised: relu_forward_kernel TypingError" in run.stdout, run.stdout + run.stderr
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "0 of 2 kernel targets compiled" in run.stdout
+
+
+def test_compile_ptx_refuses_the_simulator():
+    if face.MODE != "simulator":
+        pytest.skip("this process runs the real CUDA target")
+    with pytest.raises(RuntimeError, match="ALEXNET_CUDA_NUMBA_COMPILE_ONLY"):
+        face.compile_ptx(face.compile_targets()[0])
