@@ -200,6 +200,7 @@ TINY = [
     *conv_case("11x11-stride4", 2, 3, 19, 19, 4, 11, stride=4),
     *conv_case("70-filters-groups2", 1, 6, 6, 5, 70, 3, pad=1, groups=2),
     *conv_case("wide-positions", 3, 2, 13, 9, 3, 3),
+    *conv_case("float4-weights", 2, 4, 7, 6, 9, 3, pad=1),  # C/G·KH·KW = 36: v4 loads w as float4
     *linear_case("5x7x3", 5, 7, 3),
     *linear_case("70x33x66", 70, 33, 66),
     *linear_case("float4-8x36x68", 8, 36, 68),

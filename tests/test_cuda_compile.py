@@ -7,6 +7,9 @@ path, must not spill registers to local memory. test_cuda_nvrtc.py proves both c
 """
 
 import functools
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +71,22 @@ def test_versions_follow_the_shared_numbering():
         assert sorted(versions) == list(range(1, len(versions) + 1)), op
         declared = {t.version for t in face.compile_targets() if t.op == op}
         assert declared <= set(versions), op
+
+
+def test_importing_the_face_compiles_nothing_and_touches_no_device():
+    """Imports are lazy: no backend (so no CuPy module, no context) until the first launch."""
+    code = (
+        "import kernels.cuda as face, kernels.cuda._runtime as runtime; "
+        "assert runtime._backend is None; assert face.compile_targets(); print('lazy')"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "lazy", result.stderr
+
+
+def test_resource_report_pairs_targets_with_their_kernels():
+    promoted = [t for t in face.promoted_targets() if t.op == "softmax_xent_forward"]
+    report = face.resource_report("sm_90", only=promoted)
+    assert [t for t, _ in report] == promoted
+    shared = {t.name_expression: r.shared_memory_bytes for t, r in report}
+    assert shared["softmax_xent_mean<256>"] == 256 * 8  # one double per thread

@@ -9,11 +9,13 @@ parameter types. What the emulator cannot show (timing, the GPU's own expf/powf 
 to the `gpu` tests in test_cuda_gpu.py.
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 import kernels.cuda as face
-from kernels import reference
+from kernels import OPS, gradcheck, reference
 from kernels.cuda import _runtime, emulator
 from tests.cuda_cases import TINY
 
@@ -40,6 +42,19 @@ def test_version_matches_reference(backend, case, version):
     for output in actual:
         assert isinstance(output, np.ndarray) and output.dtype != np.float64, case.id
     case.compare(actual, expected, f"{case.id} v{version}")
+
+
+GRADIENT_CASES = gradcheck.all_cases()
+
+
+@pytest.mark.parametrize(("case", "constants"), GRADIENT_CASES, ids=[c.name for c, _ in GRADIENT_CASES])
+def test_promoted_backwards_pass_the_gradient_check(backend, case, constants):
+    """The contract functions (promoted versions), chained by hand through the tiny network too,
+    against central differences of the float64 reference."""
+    emulated = SimpleNamespace(NAME="cuda (emulated)", xp=np, to_device=backend.guarded, to_host=np.asarray,
+                               **{op: getattr(face, op) for op in OPS})
+    for result in gradcheck.check(case, constants, emulated, dtype=np.float32, max_entries=16):
+        assert result.passed, result
 
 
 def test_misaligned_views_take_the_scalar_paths(backend):

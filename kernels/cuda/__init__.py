@@ -11,7 +11,8 @@ Besides the contract functions the face exposes
   signature; the header of each .cu file says what each version adds;
 - PROMOTED: {op: version}, the one place that says which version a contract function runs;
 - compile_targets(): every kernel of every version as a CudaTarget(op, version, kernel, source,
-  name_expression); kernels.cuda.nvrtc compiles them without a GPU and reports their resources;
+  name_expression); kernels.cuda.nvrtc compiles them without a GPU, and resource_report(arch)
+  pairs each with ptxas's registers, spills, shared memory and stack;
 - checked_launches(), poisoned_outputs(): for tests (synchronize after each launch so a fault names
   its kernel; fill new outputs with NaN so an unwritten element shows);
 - CudaKernelError: what any CUDA failure in a kernel of this face raises, naming the kernel.
@@ -25,7 +26,7 @@ import cupy
 import numpy as np
 
 from kernels import OPS
-from kernels.cuda import conv2d, elementwise, linear, loss, lrn, pool
+from kernels.cuda import conv2d, elementwise, linear, loss, lrn, nvrtc, pool
 from kernels.cuda._runtime import (
     CudaKernelError,
     CudaTarget,
@@ -97,6 +98,17 @@ def compile_targets() -> list[CudaTarget]:
     return targets()
 
 
+def resource_report(arch: str = "sm_90", only=None) -> list[tuple[CudaTarget, nvrtc.KernelResources]]:
+    """Compile the face's .cu files with NVRTC for `arch` (no GPU needed) and pair every declared
+    kernel (or those in `only`) with ptxas's report: registers, spills, shared memory, stack."""
+    chosen = compile_targets() if only is None else list(only)
+    builds = {}
+    for source in dict.fromkeys(t.source for t in chosen):
+        expressions = [t.name_expression for t in compile_targets() if t.source == source]
+        builds[source] = nvrtc.compile_file(source, arch, expressions)
+    return [(t, builds[t.source].resources_of(t.name_expression)) for t in chosen]
+
+
 def promoted_targets() -> list[CudaTarget]:
     """The kernels the contract functions launch: the promoted version's, plus the shared helpers
     (db reductions, split-K sums, the loss mean) those launchers also use."""
@@ -119,6 +131,7 @@ __all__ = [
     "compile_targets",
     "poisoned_outputs",
     "promoted_targets",
+    "resource_report",
     "to_device",
     "to_host",
     "xp",

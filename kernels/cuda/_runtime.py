@@ -89,6 +89,7 @@ class CupyBackend:
         self.xp = cupy
         self.spec = ArraySpec(cupy.ndarray, FLOAT32, "CuPy")
         self._modules: dict[Path, object] = {}
+        self._functions: dict[tuple[int, CudaTarget], object] = {}
 
     def empty(self, shape, dtype=np.float32):
         dtype = np.dtype(dtype)
@@ -101,23 +102,29 @@ class CupyBackend:
         return array.data.ptr
 
     def function(self, target: CudaTarget):
-        module = self._modules.get(target.source)
+        key = (self.xp.cuda.runtime.getDevice(), target)  # a loaded kernel belongs to one device
+        run = self._functions.get(key)
+        if run is None:
+            kernel = self._module(target.source).get_function(target.name_expression)  # compiles on first use
+
+            def run(grid, block, args):
+                kernel(grid, block, args)
+
+            self._functions[key] = run
+        return run
+
+    def _module(self, source: Path):
+        module = self._modules.get(source)
         if module is None:
             import cupy
 
-            expressions = [t.name_expression for t in targets_of(target.source)]
             module = cupy.RawModule(
-                code=nvrtc.load_source(target.source),
+                code=nvrtc.load_source(source),
                 options=nvrtc.FACE_OPTIONS,
-                name_expressions=expressions,
+                name_expressions=[t.name_expression for t in targets_of(source)],
             )
-            self._modules[target.source] = module
-        kernel = module.get_function(target.name_expression)  # compiles the module on first use
-
-        def run(grid, block, args):
-            kernel(grid, block, args)
-
-        return run
+            self._modules[source] = module
+        return module
 
     def synchronize(self) -> None:
         self.xp.cuda.get_current_stream().synchronize()

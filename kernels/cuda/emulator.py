@@ -95,7 +95,12 @@ def build(source: Path, expressions: list[str]) -> ctypes.CDLL:
     text = nvrtc.load_source(source) + _stub(expressions)
     header = HEADER.read_text(encoding="utf-8")
     key = hashlib.sha256("\0".join([text, header, *COMPILER_FLAGS, cxx]).encode()).hexdigest()[:24]
-    library = cache_dir() / f"{Path(source).stem}-{key}.so"
+    directory = cache_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only home: build in the temporary directory instead
+        directory = Path(tempfile.gettempdir()) / "alexnet-cuda-emulator"
+    library = directory / f"{Path(source).stem}-{key}.so"
     with _build_lock:
         if not library.exists():
             library.parent.mkdir(parents=True, exist_ok=True)

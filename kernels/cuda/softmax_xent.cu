@@ -72,7 +72,7 @@ template <int THREADS, bool SHUFFLE>
 __device__ __forceinline__ void softmax_xent_row(const float* __restrict__ logits, const int* __restrict__ labels,
                                                  float* __restrict__ probs, double* __restrict__ row_loss,
                                                  int classes) {
-    __shared__ float scratch[THREADS];
+    __shared__ float scratch[SHUFFLE ? THREADS / 32 : THREADS];  // the shuffle keeps one value per warp
     const int row = blockIdx.x;
     const float* l = logits + row * classes;
     float* p = probs + row * classes;
