@@ -99,6 +99,13 @@ def load(path: Path) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file; pass the path of a .npz that training wrote "
                               f"(CHECKPOINT_DIR/last.npz or best.npz)")
+    if not zipfile.is_zipfile(path):
+        # np.load would try the file as a pickle and suggest loading it unsafely: never the advice here.
+        raise CheckpointError(
+            f"{path}: not a readable alexnet-cuda checkpoint (not an .npz archive: truncated, damaged or another "
+            f"kind of file). Use another one (best.npz beside it, or an earlier run's), or start training afresh "
+            f"without --resume"
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"][()]))

@@ -74,9 +74,12 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, dataset, face, device: str, make_loader: Callable, *,
                  resume_from: checkpoints.Checkpoint | None = None, progress_bars: bool = True,
-                 on_step: Callable[[int, float], None] | None = None, log: Callable[[str], None] = print):
+                 on_step: Callable[[int, float], None] | None = None,
+                 on_epoch: Callable[[dict], bool] | None = None, log: Callable[[str], None] = print):
+        """on_step(step, loss) is called after every step; on_epoch(metrics record) after every epoch,
+        and training stops there (checkpointed, resumable) when it returns True."""
         self.config, self.dataset, self.face, self.device = config, dataset, face, device
-        self.make_loader, self.on_step, self.log = make_loader, on_step, log
+        self.make_loader, self.on_step, self.on_epoch, self.log = make_loader, on_step, on_epoch, log
         self.progress_bars = progress_bars
         self.arch = get_arch(config.arch)
         self.classes = list(dataset.classes)
@@ -168,7 +171,9 @@ class Trainer:
         self._write_metrics(self.history, append=False)
         while self.position.epoch < self.config.epochs and not self._step_budget_spent():
             if self._train_epoch():
-                self._end_epoch(partial=False)
+                record = self._end_epoch(partial=False)
+                if self.on_epoch is not None and self.on_epoch(record):
+                    break
             else:
                 self._end_epoch(partial=True)
                 break
@@ -262,7 +267,7 @@ class Trainer:
             self.log(f"skipped {path}: {reason}")
         return result
 
-    def _end_epoch(self, partial: bool) -> None:
+    def _end_epoch(self, partial: bool) -> dict:
         """Validate, record, checkpoint. A partial epoch (--max-steps) keeps its place for --resume."""
         val = self.validate()
         totals, position = self.totals, self.position
@@ -296,6 +301,7 @@ class Trainer:
             checkpoints.link_or_copy(self.folder / LAST, self.folder / BEST)
         self._write_metrics([record], append=True)
         self.log(_epoch_line(record, self.config.epochs))
+        return record
 
 
 def _epoch_line(record: dict, epochs: int) -> str:

@@ -97,3 +97,21 @@ def make_array_loader(split, *, batch_size, input_size, resize_size, train, seed
                       device="cpu", face=None, ten_crop=False):
     assert split.images.shape[-1] == input_size, "the in-memory data is stored at the input size"
     return ArrayLoader(split, batch_size, train, seed, epoch, start_batch, ten_crop)
+
+
+def write_image_folder(root, classes=3, train_per_class=8, val_per_class=4, size=20, seed=0) -> Path:
+    """A small learnable image folder: each class has its own colour layout, each image adds noise."""
+    from PIL import Image
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    layouts = rng.uniform(30, 225, (classes, 2, 2, 3))
+    for split, count in (("train", train_per_class), ("val", val_per_class)):
+        for label in range(classes):
+            folder = root / split / f"class{label}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for index in range(count):
+                picture = layouts[label].repeat(size // 2, axis=0).repeat(size // 2, axis=1)
+                picture = picture + rng.normal(0, 20, picture.shape)
+                Image.fromarray(picture.clip(0, 255).astype(np.uint8)).save(folder / f"{index:03d}.png")
+    return root
