@@ -1,5 +1,5 @@
-"""The paper's augmentation as a per-batch plan plus one affine map, applied in NumPy here and by the
-hand-written kernels of kernels/numba/augment.py and kernels/cuda/augment.cu on a GPU.
+"""The paper's augmentation as a per-batch plan plus one affine map, applied in NumPy (kernels/augment.py)
+and by the hand-written kernels of kernels/numba/augment.py and kernels/cuda/augment.cu on a GPU.
 
 Every output image o of a batch is a crop of one decoded uint8 square (R, R, 3):
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kernels.augment import augment_crop_reference
 from kernels.reference.philox import philox4x32_10
 
 # ImageNet statistics on [0, 1] pixels (DESIGN.md).
@@ -125,6 +126,11 @@ class CropPlan:
     def __len__(self) -> int:
         return len(self.source)
 
+    @property
+    def params(self) -> np.ndarray:
+        """int32 (n, 4) rows (source, top, left, flip), the kernels' argument."""
+        return np.ascontiguousarray(np.stack([self.source, self.top, self.left, self.flip], axis=1), dtype=np.int32)
+
 
 def _bias(shift: np.ndarray) -> np.ndarray:
     return ((shift - MEAN) / STD).astype(np.float32)
@@ -161,17 +167,4 @@ def eval_plan(count: int, resize_size: int, input_size: int, ten_crop: bool = Fa
 
 def apply_plan(images: np.ndarray, plan: CropPlan, out: np.ndarray | None = None) -> np.ndarray:
     """The NumPy face of the augmentation: uint8 (B, R, R, 3) → float32 (n, 3, S, S), C-contiguous."""
-    size = plan.size
-    if out is None:
-        out = np.empty((len(plan), 3, size, size), dtype=np.float32)
-    scale = plan.scale.reshape(3, 1, 1)
-    for o in range(len(plan)):
-        top, left = int(plan.top[o]), int(plan.left[o])
-        crop = images[plan.source[o], top:top + size, left:left + size]
-        if plan.flip[o]:
-            crop = crop[:, ::-1]
-        # uint8 → float32 is exact; then one rounded multiply and one rounded add, as the kernels do
-        # (they may fuse the two into one FMA: the tolerance "float32_elementwise" covers it).
-        np.multiply(crop.transpose(2, 0, 1), scale, out=out[o], dtype=np.float32)
-        out[o] += plan.bias[o].reshape(3, 1, 1)
-    return out
+    return augment_crop_reference(images, plan.params, plan.scale, plan.bias, plan.size, out)

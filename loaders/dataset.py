@@ -55,12 +55,13 @@ class PackedSplit(Split):
         self.images_file = self.root / info["images"]
         self.rows = np.load(self.root / info["rows"], allow_pickle=False)
         self.labels = np.load(self.root / info["labels"], allow_pickle=False)
-        self.files = packed.read_file_names(self.root / info["files"])
-        self._images = None
+        self.files_file = self.root / info["files"]
+        self._images = self._files = None
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_images"] = None  # each process maps the file itself
+        state["_files"] = None  # read when a message needs a name (a million names are 60 MB)
         return state
 
     @property
@@ -70,7 +71,9 @@ class PackedSplit(Split):
         return self._images
 
     def describe(self, index: int) -> str:
-        return f"{self.files[int(self.rows[index])]} (row {int(self.rows[index])} of {self.images_file})"
+        if self._files is None:
+            self._files = packed.read_file_names(self.files_file)
+        return f"{self._files[int(self.rows[index])]} (row {int(self.rows[index])} of {self.images_file})"
 
     def decode(self, index: int, size: int) -> np.ndarray:
         return resize_square(self.images[self.rows[index]], size)

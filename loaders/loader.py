@@ -2,9 +2,10 @@
 
 See /work/notes/data_api.md (mirrored in the docstring of make_loader) for the contract with the
 trainer. Stages: the batch's sample indices come from the epoch's order; a source (the consumer
-itself with workers=0, else worker processes) decodes them into uint8 squares; the consumer draws
-the crop plan and turns the squares into float32 outputs with NumPy (device cpu/sim) or a
-hand-written kernel of the chosen GPU face (device gpu, loaders/device.py).
+itself with workers=0, else worker processes, loaders/workers.py) decodes them into uint8 squares;
+then the crop plan drawn from (seed, epoch, index) turns the squares into float32 outputs, in
+NumPy by the source (device cpu/sim), or on the device by a hand-written kernel of the chosen GPU
+face (device gpu, loaders/device.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from loaders import augment
 from loaders.errors import DataError
-from loaders.workers import InlineSource, RawBatch, WorkerSource
+from loaders.workers import InlineSource, RawBatch, Recipe, WorkerSource
 
 DEVICES = ("cpu", "sim", "gpu")
 GPU_FACES = ("cuda", "numba")
@@ -55,6 +56,7 @@ class Loader:
     def __init__(self, split, *, batch_size, input_size, resize_size, train, seed, epoch, start_batch, workers,
                  device, face, ten_crop, prefetch):
         self._source = None
+        self._worker_cpu = 0.0
         self.split, self.batch_size, self.train, self.seed, self.epoch = split, batch_size, train, seed, epoch
         self.input_size, self.resize_size, self.ten_crop, self.device = input_size, resize_size, ten_crop, device
         count = len(split)
@@ -79,11 +81,13 @@ class Loader:
             from loaders.device import DeviceAugmenter
 
             self._augmenter = DeviceAugmenter(face, batch_size, resize_size, input_size, 10 if ten_crop else 1)
+        self._recipe = Recipe(split, resize_size, input_size, train, seed, epoch, ten_crop,
+                              floats=self._augmenter is None, batch_size=batch_size)
         if workers > 0 and self._batches:
-            self._source = WorkerSource(split, self._batches, resize_size, batch_size, workers,
+            self._source = WorkerSource(self._recipe, self._batches, workers,
                                         prefetch if prefetch is not None else 2 * workers)
         else:
-            self._source = InlineSource(split, self._batches, resize_size, batch_size)
+            self._source = InlineSource(self._recipe, self._batches)
 
     def __len__(self) -> int:
         """Batches from start_batch to the end of the epoch (a batch whose files all fail is not yielded)."""
@@ -96,12 +100,14 @@ class Loader:
         started = time.perf_counter()
         try:
             while self._next < len(self._batches):
+                if self._source is None:
+                    raise RuntimeError("the loader was closed before the end of its epoch; make a new one")
                 raw = self._source.get(self._next)
                 self._next += 1
                 self._account(raw)
                 if len(raw.indices):
                     return self._finish(raw)
-                raw.release()
+                raw.release()  # nothing decoded: the slot goes straight back
             self.close()
             raise StopIteration
         finally:
@@ -119,22 +125,22 @@ class Loader:
                             "(JPEG, PNG, ...).")
 
     def _finish(self, raw: RawBatch) -> Batch:
-        count = len(raw.indices)
-        if self.train:
-            plan = augment.train_plan(raw.indices, self.seed, self.epoch, self.resize_size, self.input_size)
-        else:
-            plan = augment.eval_plan(count, self.resize_size, self.input_size, self.ten_crop)
         labels = np.ascontiguousarray(self.split.labels[raw.indices], dtype=np.int32)
         if self._augmenter is None:
-            images = augment.apply_plan(raw.images, plan)
-            raw.release()
+            images = raw.take()  # the float outputs themselves, or a copy (see RawBatch)
         else:
-            images, labels = self._augmenter(raw.images, plan, labels)
-            raw.release()  # the augmenter copied the images out of the slot before returning
+            images, labels = self._augmenter(raw.data, self._recipe.plan(raw.indices), labels)
+            raw.release()  # the augmenter copied the squares out of the slot before returning
         return Batch(images, labels, self.first_batch + raw.number)
+
+    @property
+    def worker_cpu_seconds(self) -> float:
+        """CPU time the worker processes have spent so far (0 with workers=0), for benchmarks."""
+        return self._worker_cpu + sum(getattr(self._source, "cpu_seconds", {}).values())
 
     def close(self) -> None:
         if self._source is not None:
+            self._worker_cpu = self.worker_cpu_seconds
             self._source.close()
             self._source = None
 

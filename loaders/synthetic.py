@@ -247,16 +247,19 @@ def default_data_dir() -> Path:
     return cache / "alexnet-cuda" / f"synthetic-v{SYNTHETIC_VERSION}"
 
 
-def ensure_synthetic(path=None, workers: int | None = None, progress: bool = True) -> Path:
+def ensure_synthetic(path=None, workers: int | None = None, progress: bool = True,
+                     spec: SynthSpec | None = None) -> Path:
     """The built-in synthetic image folder at `path` (default: default_data_dir()), generated first if
-    it is not there and complete. Generation is atomic: an interrupted run never looks complete."""
+    it is not there and complete. Generation is atomic: an interrupted run never looks complete.
+    `spec` (default: SynthSpec()) is for tests that want a smaller folder."""
     from loaders.packed import default_workers
 
+    spec = spec or SynthSpec()
     destination = Path(path).expanduser() if path is not None else default_data_dir()
-    if _is_complete(destination.resolve(), SynthSpec()):
+    if _is_complete(destination.resolve(), spec):
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     if progress:
         print(f"generating the built-in synthetic dataset in {destination} (once)")
-    write_synthetic(destination, SynthSpec(), workers=workers or default_workers(), progress=progress)
+    write_synthetic(destination, spec, workers=workers or default_workers(), progress=progress)
     return destination

@@ -55,8 +55,8 @@ def test_ten_crops_are_corners_centre_and_mirrors_in_order(images):
         crops = out[10 * sample:10 * sample + 10]
         np.testing.assert_array_equal(crops[4], centre[sample])
         for k, (top, left) in enumerate(corners):
-            expected = augment.apply_plan(images[sample:sample + 1, top:top + 7, left:left + 7],
-                                          augment.eval_plan(1, 7, 7))[0]
+            window = np.ascontiguousarray(images[sample:sample + 1, top:top + 7, left:left + 7])
+            expected = augment.apply_plan(window, augment.eval_plan(1, 7, 7))[0]
             np.testing.assert_array_equal(crops[k], expected)
             np.testing.assert_array_equal(crops[5 + k], expected[..., ::-1])
 

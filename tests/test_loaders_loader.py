@@ -137,3 +137,29 @@ def test_wrong_arguments_are_value_errors(dataset, options, message):
     settings.update(options)
     with pytest.raises(ValueError, match=message):
         loaders.make_loader(dataset.split("train"), **settings)
+
+
+def test_batches_live_in_the_workers_slots_until_dropped_and_kept_ones_stay_intact(dataset):
+    train = dataset.split("train")
+    reference, _ = _epoch(train, batch_size=4)
+    with loaders.make_loader(train, batch_size=4, train=True, seed=1, epoch=0, workers=2, prefetch=3,
+                             **SIZES) as loader:
+        slots = loader._source.slots
+        lent = sum(any(np.shares_memory(batch.images, slot) for slot in slots) for batch in loader)
+    assert lent == len(reference)  # a streaming consumer gets the slots themselves, never a copy
+    kept = []
+    with loaders.make_loader(train, batch_size=4, train=True, seed=1, epoch=0, workers=2, prefetch=3,
+                             **SIZES) as loader:
+        for batch in loader:
+            if batch.number % 5 == 0:
+                kept.append(batch.images[1:])  # a view held on to: its slot must not be refilled under it
+    for number, images in zip(range(0, len(reference), 5), kept, strict=True):
+        np.testing.assert_array_equal(images, reference[number].images[1:])
+
+
+def test_a_closed_loader_says_so(dataset):
+    loader = loaders.make_loader(dataset.split("train"), batch_size=8, train=True, seed=0, epoch=0, **SIZES)
+    next(loader)
+    loader.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        next(loader)

@@ -1,0 +1,26 @@
+"""The data loader's augmentation kernel in CUDA C (augment.cu), launched like the face's ops.
+
+    augment_crop(images, params, scale, bias, size) -> out     v1 (the only version)
+
+kernels/augment.py states the formula, the arguments (device arrays here) and the launch geometry
+shared with the Numba face, and holds the NumPy reference.
+"""
+
+from __future__ import annotations
+
+from kernels import augment
+from kernels.cuda._runtime import backend, declare, empty, i32, launch, require_int32_indexable
+
+AUGMENT = declare("augment", 1, "main", "augment.cu", "augment_crop_v1")
+
+
+def augment_crop_v1(images, params, scale, bias, size: int):
+    n = augment.check_arguments(backend().xp, images, params, scale, bias, size)
+    out = empty((n, 3, size, size))
+    require_int32_indexable(out=out)
+    launch(AUGMENT, *augment.grid(n, size), (images, params, scale, bias, out, i32(images.shape[1]), i32(size)))
+    return out
+
+
+augment_crop = augment_crop_v1
+VERSIONS = {"augment": {1: augment_crop_v1}}
