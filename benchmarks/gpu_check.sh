@@ -11,7 +11,7 @@
 #   3. kernels       alexnet-cuda bench kernels: every op at batch 128, both faces, vs roofline and vendor
 #   4. step          alexnet-cuda bench step: images/s of a training step, per layer, vs PyTorch
 #   5. train         alexnet-cuda synth, then train: alexnet-owt, batch 128, 50 steps, synthetic data
-# Each part has its own time limit, and the whole run stops starting parts once its 7.5-minute
+# Each part has its own time limit, and the whole run stops starting parts once its 440-second
 # budget is spent, so one slow part cannot eat the others' time; a part that fails or runs out of
 # time is recorded as such and the next part still runs. Then the summary.
 #
@@ -60,7 +60,7 @@ log="$outdir/log.txt"
 : > "$parts"
 rm -f "$outdir"/{summary.md,results.json,kernels.json,step.json,gpu-tests.xml,train-metrics.jsonl}
 
-budget=${GPU_CHECK_BUDGET_S:-450}  # 7.5 minutes of parts; the summary takes seconds
+budget=${GPU_CHECK_BUDGET_S:-440}  # the parts; with the summary and the last part's grace, under 8 minutes
 started=$SECONDS
 
 # run_part NAME LIMIT_SECONDS COMMAND...: run with a time limit (never beyond the budget), output to
@@ -77,7 +77,8 @@ run_part() {
     [ "$limit" -gt "$left" ] && limit=$left
     echo "== $name (limit ${limit}s): $*" | tee -a "$log"
     local began=$SECONDS rc
-    timeout --kill-after=10 "$limit" "$@" >> "$log" 2>&1
+    # SIGINT first: pytest still writes its report, the benchmarks keep the rows they wrote so far.
+    timeout --signal=INT --kill-after=15 "$limit" "$@" >> "$log" 2>&1
     rc=$?
     local status="ok"
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then status="timed out"; elif [ "$rc" -ne 0 ]; then status="failed ($rc)"; fi
@@ -85,10 +86,10 @@ run_part() {
     echo "== $name: $status after $((SECONDS - began))s" | tee -a "$log"
 }
 
-run_part environment 30 bash -c "nvidia-smi; \"$python\" -m kernels.perf.summary --environment"
-run_part gpu-tests 110 "$python" -m pytest -m gpu tests -q -p no:cacheprovider --junitxml="$outdir/gpu-tests.xml"
-run_part kernels 160 "$python" -m alexnet_cuda bench kernels --json "$outdir/kernels.json"
-run_part step 80 "$python" -m alexnet_cuda bench step --json "$outdir/step.json"
+run_part environment 15 bash -c "nvidia-smi; \"$python\" -m kernels.perf.summary --environment"
+run_part gpu-tests 140 "$python" -m pytest -m gpu tests -q -p no:cacheprovider --junitxml="$outdir/gpu-tests.xml"
+run_part kernels 150 "$python" -m alexnet_cuda bench kernels --json "$outdir/kernels.json"
+run_part step 60 "$python" -m alexnet_cuda bench step --json "$outdir/step.json"
 # 7,000 synthetic training images at 256 pixels (the resize size) cover 50 steps of 128 in one epoch.
 train_short() {
     "$python" -m alexnet_cuda synth "$scratch/synthetic" --train-per-class 700 --val-per-class 20 --size 256 \
@@ -99,7 +100,7 @@ train_short() {
 }
 export -f train_short
 export python scratch outdir
-run_part train 100 bash -c train_short
+run_part train 75 bash -c train_short
 
 "$python" -m kernels.perf.summary "$outdir" --parts "$parts" >> "$log" 2>&1 \
     || echo "gpu_check: the summary could not be written; see $log" >&2

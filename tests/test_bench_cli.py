@@ -39,6 +39,13 @@ def test_bench_step_on_the_cpu(tmp_path):
     assert json.loads((tmp_path / "step.json").read_text())["results"][0]["face"] == "reference"
 
 
+def test_bench_loader_delegates_to_the_loaders_benchmark():
+    done = cli("bench", "loader", "--help")
+    assert done.returncode == 0 and "--images" in done.stdout and "--json" in done.stdout
+    done = cli("bench", "loader", "--images", "1")
+    assert done.returncode == 2 and "--images 1" in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("bench", "kernels", "--batch", "0"), "--batch"),
     (("bench", "kernels", "--op", "relu_sideways"), "relu_sideways"),

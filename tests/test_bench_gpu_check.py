@@ -116,6 +116,10 @@ def test_budget_stops_parts_and_the_summary_still_comes(tmp_path):
     assert sum(part["seconds"] for part in results["parts"]) <= 25 + 2
     summary_text = (out / "summary.md").read_text()
     assert "| train | skipped (budget spent) |" in summary_text and "No metrics" in summary_text
+    if (out / "kernels.json").exists():  # stopped by SIGINT, the benchmark kept the cases it finished
+        partial = json.loads((out / "kernels.json").read_text())
+        assert partial["complete"] is False and len(partial["rows"]) >= partial["cases_done"]
+        assert f"stopped after {partial['cases_done']} of {partial['cases']} cases" in summary_text
     documented = {"summary.md", "results.json", "log.txt", "gpu-tests.xml", "kernels.json", "step.json",
                   "train-metrics.jsonl"}
     assert {path.name for path in out.iterdir()} <= documented

@@ -105,6 +105,20 @@ def test_cpu_run_times_the_reference_and_says_gpu_numbers_need_a_gpu(monkeypatch
     assert "linear_backward" in text and "relu_forward" in text
 
 
+def test_results_so_far_are_handed_out_after_every_case(monkeypatch):
+    monkeypatch.setattr("kernels.devices.has_gpu", lambda: False)
+    from kernels.perf import ceilings
+
+    monkeypatch.setattr(ceilings, "measure_cpu", lambda: ceilings.Ceilings("cpu", 10e9, 50e9, "test", "test"))
+    seen = []
+    result = kernel_bench.run(archs=("alexnet-owt",), batch=1, ops=["dropout_forward"], log=lambda message: None,
+                              on_case=lambda so_far: seen.append((so_far["complete"], len(so_far["rows"]))))
+    assert seen == [(False, 1), (True, 2)]
+    assert result["complete"] and result["cases_done"] == result["cases"] == 2
+    result["complete"], result["cases_done"] = False, 1
+    assert "INCOMPLETE: stopped after 1 of 2 cases" in kernel_bench.render(result)
+
+
 @pytest.mark.gpu
 def test_gpu_timer_measures_a_known_copy():
     import cupy

@@ -92,7 +92,8 @@ def run(args) -> int:
         from kernels.perf.ceilings import Tf32Enabled
 
         try:
-            result = kernel_bench.run(faces, archs, args.batch, args.op, args.versions, vendor=not args.no_vendor)
+            result = kernel_bench.run(faces, archs, args.batch, args.op, args.versions, vendor=not args.no_vendor,
+                                      on_case=_saver(args.json))
         except (ValueError, Tf32Enabled) as error:
             raise UsageError(str(error)) from error
         text = kernel_bench.render(result)
@@ -105,7 +106,8 @@ def run(args) -> int:
             if value is not None and value < (1 if name == "steps" else 0):
                 raise UsageError(f"--{name}: expected {'a positive' if name == 'steps' else 'a non-negative'} "
                                  f"number, got {value}")
-        result = step_bench.run(faces, archs, args.batch, args.steps, args.warmup, torch_baseline=not args.no_torch)
+        result = step_bench.run(faces, archs, args.batch, args.steps, args.warmup, torch_baseline=not args.no_torch,
+                                on_result=_saver(args.json))
         text = step_bench.render(result)
         failed = any(r.get("note", "") and r["note"].startswith("failed") for r in result["results"])
     print(text)
@@ -113,6 +115,15 @@ def run(args) -> int:
         write_json(args.json, result)
         print(f"\nresults written to {args.json}")
     return 1 if failed else 0
+
+
+def _saver(path: Path | None):
+    """With --json, the results so far are written after every step of a run, so that a run that is
+    interrupted (or stopped by benchmarks/gpu_check.sh's time limit) still leaves what it measured,
+    marked "complete": false."""
+    if path is None:
+        return None
+    return lambda result: write_json(path, result)
 
 
 def _check_json_path(path: Path | None) -> None:
@@ -140,7 +151,10 @@ def _run_loader(args) -> int:
         raise UsageError("the loader benchmark (loaders/bench.py) is not part of this checkout")
     json_path = getattr(args, "json", None)
     _check_json_path(json_path)
-    outcome = loader_bench.run(args)
+    try:
+        outcome = loader_bench.run(args)
+    except ValueError as error:  # the loader benchmark's own argument checks
+        raise UsageError(str(error)) from error
     if isinstance(outcome, dict):  # a benchmark that returns its results gets them written here
         if json_path:
             write_json(json_path, outcome)

@@ -83,8 +83,11 @@ def _load_faces(names, gpu: bool, notes: list[str]):
 
 
 def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, ops=None, versions: str = "promoted",
-        vendor: bool = True, log=None) -> dict:
-    """Run the kernel benchmark; returns a JSON-ready dict (see render() for the text form)."""
+        vendor: bool = True, log=None, on_case=None) -> dict:
+    """Run the kernel benchmark; returns a JSON-ready dict (see render() for the text form).
+
+    on_case(result), if given, is called after every case with the results so far ("complete" is
+    false until the last case is done), so that a run stopped part-way still leaves its rows."""
     from kernels.devices import has_gpu
     from kernels.perf import ceilings as ceiling_module
     from kernels.perf import environment
@@ -101,7 +104,8 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, ops=None, ve
     ceilings = ceiling_module.measure_gpu() if gpu else ceiling_module.measure_cpu()
     result = {
         "kind": "kernels", "environment": environment.describe(gpu), "ceilings": ceilings.as_dict(), "batch": batch,
-        "archs": list(archs), "versions": versions, "notes": notes, "rows": [],
+        "archs": list(archs), "versions": versions, "notes": notes, "cases": len(selected), "cases_done": 0,
+        "complete": False, "rows": [],
     }
     if gpu and vendor:
         from kernels.perf.vendor import torch_status
@@ -115,6 +119,11 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, ops=None, ve
             fill_rates(row, ceilings.sgemm_flops_per_s, ceilings.copy_bytes_per_s)
             fill_verdict(row)
         result["rows"].extend(row.as_dict() for row in rows)
+        result["cases_done"] = index
+        result["complete"] = index == len(selected)
+        if on_case is not None:
+            on_case(result)
+    result["complete"] = True
     return result
 
 
@@ -215,6 +224,8 @@ def render(result: dict) -> str:
         "x vendor: vendor ms / our ms (above 1 is faster than the vendor) · * promoted version",
     ]
     lines += [f"note: {note}" for note in result["notes"]]
+    if not result.get("complete", True):
+        lines.append(f"note: INCOMPLETE: stopped after {result['cases_done']} of {result['cases']} cases")
     rows = [KernelRow(**{**row, "layers": tuple(row["layers"])}) for row in result["rows"]]
     lines += ["", format_kernel_rows(rows)]
     failed = [row for row in rows if row.validation not in ("ok", "oracle")]

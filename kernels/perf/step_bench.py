@@ -207,8 +207,10 @@ def bench_torch(arch: str, batch: int, steps: int, warmup: int) -> tuple[float |
 
 
 def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, steps: int | None = None,
-        warmup: int | None = None, torch_baseline: bool = True, model_builder=trainer_model, log=None) -> dict:
-    """The step benchmark; returns a JSON-ready dict (render() gives the text)."""
+        warmup: int | None = None, torch_baseline: bool = True, model_builder=trainer_model, log=None,
+        on_result=None) -> dict:
+    """The step benchmark; returns a JSON-ready dict (render() gives the text). on_result(result),
+    if given, is called after each (arch, face) with the results so far."""
     import kernels
     from kernels.devices import has_gpu
     from kernels.perf import environment
@@ -223,7 +225,7 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, steps: int |
     steps = steps if steps is not None else (10 if gpu else 2)
     warmup = warmup if warmup is not None else (3 if gpu else 1)
     result = {"kind": "step", "environment": environment.describe(gpu), "batch": batch, "archs": list(archs),
-              "steps": steps, "warmup": warmup, "notes": notes, "results": []}
+              "steps": steps, "warmup": warmup, "notes": notes, "complete": False, "results": []}
     for arch in archs:
         torch_rate = None
         if gpu and torch_baseline:
@@ -253,6 +255,8 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, steps: int |
                 result["results"].append(StepResult(arch, name, batch, 0, 0.0, 0.0, 0.0,
                                                     note=f"failed: {type(error).__name__}: {error}").as_dict())
                 log(f"    failed: {type(error).__name__}: {error}")
+                if on_result is not None:
+                    on_result(result)
                 continue
             finally:
                 model = None
@@ -268,6 +272,9 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, steps: int |
                     timed.verdict = STEP_TARGET.verdict(timed.torch_ratio)
             log(f"    {timed.images_per_s:,.1f} images/s ({timed.ms_per_step:.1f} ms a step)")
             result["results"].append(timed.as_dict())
+            if on_result is not None:
+                on_result(result)
+    result["complete"] = True
     return result
 
 
@@ -280,6 +287,8 @@ def render(result: dict) -> str:
         "random batch on the device (no data loading)",
     ]
     lines += [f"note: {note}" for note in result["notes"]]
+    if not result.get("complete", True):
+        lines.append("note: INCOMPLETE: the run stopped before every architecture and face was timed")
     runs = result["results"]
     summary = [[r["arch"], r["face"], f"{r['images_per_s']:,.1f}" if r["steps"] else "—",
                 f"{r['ms_per_step']:.1f}" if r["steps"] else "—", f"{r['spread']:.0%}" if r["steps"] else "—",

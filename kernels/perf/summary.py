@@ -94,6 +94,8 @@ def kernel_section(kernels: dict | None) -> list[str]:
              f"({ceilings['sgemm_method']}). ms: median of one call (CUDA events, inputs rotated beyond L2); "
              "roof: share of the roofline floor; × vendor: vendor ms / our ms (above 1 is faster).", ""]
     lines += [f"- note: {note}" for note in kernels["notes"]]
+    if not kernels.get("complete", True):
+        lines.append(f"- INCOMPLETE: the part stopped after {kernels['cases_done']} of {kernels['cases']} cases")
     rows = []
     for row in kernels["rows"]:
         check = "ok" if row["validation"] in ("ok", "oracle") else "FAILED"
@@ -122,6 +124,8 @@ def step_section(step: dict | None) -> list[str]:
              f"Batch {step['batch']}, {step['steps']} timed steps after {step['warmup']} warm-up, one fixed random "
              "batch on the device; a step is forward, loss (read back to the host), backward and SGD.", ""]
     lines += [f"- note: {note}" for note in step["notes"]]
+    if not step.get("complete", True):
+        lines.append("- INCOMPLETE: the part stopped before every architecture and face was timed")
     rows = [[r["arch"], r["face"], _fmt(r["images_per_s"] if r["steps"] else None, ",.1f"),
              _fmt(r["ms_per_step"] if r["steps"] else None, ".1f"), _fmt(r.get("torch_images_per_s"), ",.1f"),
              _fmt(r.get("torch_ratio"), ".2f"), r.get("verdict") or r.get("note") or ""] for r in step["results"]]
