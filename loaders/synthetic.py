@@ -80,14 +80,20 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(0, 255, size=3)
 
 
+_LUMA = np.array([0.299, 0.587, 0.114])
+MIN_LUMA_CONTRAST = 70  # of 255: the outline is always an edge in brightness, not only in hue
+
+
 def _colour_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Two colours far enough apart to see the object, in random roles (object, background).
+    """Two colours whose brightness differs enough to see the object, in random roles (object,
+    background).
 
     The acceptance test is symmetric in the two colours and the roles are assigned by a coin, so the
-    object's colour and the background's have the same distribution."""
+    object's colour and the background's have the same distribution: the object is as often darker
+    than its background as brighter, which is what defeats a linear model of the pixels."""
     while True:
         first, second = _random_colour(rng), _random_colour(rng)
-        if np.abs(first - second).max() >= 80:
+        if abs(float((first - second) @ _LUMA)) >= MIN_LUMA_CONTRAST:
             break
     return (first, second) if rng.random() < 0.5 else (second, first)
 
