@@ -16,6 +16,8 @@ COMMANDS = {
     "eval": ("alexnet_cuda.commands.eval", "top-1/top-5 of a checkpoint on a validation split"),
     "prepare": ("alexnet_cuda.commands.prepare", "decode an image folder once into a packed memory-mapped dataset"),
     "synth": ("alexnet_cuda.commands.synth", "write the built-in synthetic image folder (10 classes of drawn shapes)"),
+    "bench": ("alexnet_cuda.commands.bench", "benchmark kernels, a training step or the data loader"),
+    "inspect": ("alexnet_cuda.commands.inspect", "registers, spills, shared memory and occupancy of every kernel"),
 }
 
 

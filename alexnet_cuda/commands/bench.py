@@ -1,0 +1,163 @@
+"""`alexnet-cuda bench kernels|step|loader [--json PATH]`: the benchmarks, as tables.
+
+kernels  every op of alexnet2012 and alexnet-owt at batch 128, per face and version, validated
+         against the NumPy reference, then timed against the measured roofline and the vendor
+         (cuBLAS, cuDNN through PyTorch) in the same run (kernels.perf.kernel_bench)
+step     images/s of a whole training step per face with a per-layer breakdown, and PyTorch's same
+         model in the same run (kernels.perf.step_bench)
+loader   images/s of the data pipeline against a plain Pillow loop (loaders.bench)
+
+Without a GPU, kernels and step time the NumPy reference on the CPU and say that GPU numbers need
+a GPU; loader runs anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from alexnet_cuda.cli import UsageError
+
+ARCH_NAMES = ("alexnet2012", "alexnet-owt")
+FACE_NAMES = ("cuda", "numba", "reference")
+
+
+def add_arguments(parser):
+    which = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+
+    kernels = which.add_parser("kernels", help="every op at AlexNet's shapes against the roofline and the vendor",
+                               description="Every op of both networks at batch 128 per face and version, validated "
+                               "against the NumPy reference, timed with CUDA events against the measured copy "
+                               "bandwidth and SGEMM throughput and against cuBLAS / cuDNN in the same run.")
+    _common(kernels)
+    kernels.add_argument("--op", action="append", default=None, metavar="OP",
+                         help="only this contract op (repeatable; default: every op)")
+    kernels.add_argument("--versions", choices=("promoted", "all"), default="promoted",
+                         help="the promoted version of each op (default) or every numbered (teaching) version")
+    kernels.add_argument("--no-vendor", action="store_true", help="skip the cuBLAS / cuDNN baselines")
+
+    step = which.add_parser("step", help="images/s of a whole training step, per layer, against PyTorch",
+                            description="Images/s of a full training step (forward, loss, backward, SGD) of each "
+                            "network per face, with a per-layer forward/backward breakdown, and PyTorch's same model "
+                            "in the same run where it is importable.")
+    _common(step)
+    step.add_argument("--steps", type=int, default=None, help="timed steps (default: 10 on a GPU, 2 on the CPU)")
+    step.add_argument("--warmup", type=int, default=None,
+                      help="untimed steps first (default: 3 on a GPU, 1 on the CPU)")
+    step.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
+
+    loader_bench = _loader_bench()
+    loader = which.add_parser("loader", help="images/s of the data pipeline against a plain Pillow loop",
+                              description=_first_line(getattr(loader_bench, "__doc__", None))
+                              or "images/s of the data pipeline (loaders.bench)")
+    if loader_bench is not None:
+        loader_bench.add_arguments(loader)
+        if not any("--json" in action.option_strings for action in loader._actions):
+            loader.add_argument("--json", type=Path, default=None, metavar="PATH",
+                                help="also write the results as JSON here")
+
+
+def _loader_bench():
+    """loaders.bench, whose add_arguments/run the loader benchmark delegates to; None if absent."""
+    try:
+        from loaders import bench
+    except ImportError:
+        return None
+    return bench
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n")[0]
+
+
+def _common(parser):
+    parser.add_argument("--face", action="append", choices=FACE_NAMES, default=None,
+                        help="a face to time (repeatable; default: cuda and numba on a GPU, reference without one)")
+    parser.add_argument("--arch", action="append", choices=ARCH_NAMES, default=None,
+                        help="a network whose shapes to time (repeatable; default: both)")
+    parser.add_argument("--batch", type=int, default=128, help="batch size (default: 128)")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON here")
+
+
+def run(args) -> int:
+    if args.benchmark == "loader":
+        return _run_loader(args)
+    if args.batch < 1:
+        raise UsageError(f"--batch: expected a positive batch size, got {args.batch}")
+    archs = tuple(args.arch or ARCH_NAMES)
+    faces = tuple(dict.fromkeys(args.face)) if args.face else None
+    _check_json_path(args.json)
+    if args.benchmark == "kernels":
+        from kernels.perf import kernel_bench
+        from kernels.perf.ceilings import Tf32Enabled
+
+        try:
+            result = kernel_bench.run(faces, archs, args.batch, args.op, args.versions, vendor=not args.no_vendor,
+                                      on_case=_saver(args.json))
+        except (ValueError, Tf32Enabled) as error:
+            raise UsageError(str(error)) from error
+        text = kernel_bench.render(result)
+        failed = any(row["validation"].startswith("FAILED") for row in result["rows"])
+    else:
+        from kernels.perf import step_bench
+
+        for name in ("steps", "warmup"):
+            value = getattr(args, name)
+            if value is not None and value < (1 if name == "steps" else 0):
+                raise UsageError(f"--{name}: expected {'a positive' if name == 'steps' else 'a non-negative'} "
+                                 f"number, got {value}")
+        result = step_bench.run(faces, archs, args.batch, args.steps, args.warmup, torch_baseline=not args.no_torch,
+                                on_result=_saver(args.json))
+        text = step_bench.render(result)
+        failed = any(r.get("note", "") and r["note"].startswith("failed") for r in result["results"])
+    print(text)
+    if args.json:
+        write_json(args.json, result)
+        print(f"\nresults written to {args.json}")
+    return 1 if failed else 0
+
+
+def _saver(path: Path | None):
+    """With --json, the results so far are written after every step of a run, so that a run that is
+    interrupted (or stopped by benchmarks/gpu_check.sh's time limit) still leaves what it measured,
+    marked "complete": false."""
+    if path is None:
+        return None
+    return lambda result: write_json(path, result)
+
+
+def _check_json_path(path: Path | None) -> None:
+    """Fail before a long run, not after it, when the JSON cannot be written where asked."""
+    if path is None:
+        return
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise UsageError(f"--json {path}: the folder {folder} does not exist; create it or choose another path")
+    if path.is_dir():
+        raise UsageError(f"--json {path}: is a folder; give a file name such as {path / 'bench.json'}")
+
+
+def write_json(path: Path, result: dict) -> None:
+    """Write atomically: a temporary file beside the target, then a rename, so an interrupted run never
+    leaves half a JSON file under the name asked for."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    temporary.replace(path)
+
+
+def _run_loader(args) -> int:
+    loader_bench = _loader_bench()
+    if loader_bench is None:
+        raise UsageError("the loader benchmark (loaders/bench.py) is not part of this checkout")
+    json_path = getattr(args, "json", None)
+    _check_json_path(json_path)
+    try:
+        outcome = loader_bench.run(args)
+    except ValueError as error:  # the loader benchmark's own argument checks
+        raise UsageError(str(error)) from error
+    if isinstance(outcome, dict):  # a benchmark that returns its results gets them written here
+        if json_path:
+            write_json(json_path, outcome)
+            print(f"\nresults written to {json_path}")
+        return 0
+    return int(outcome or 0)

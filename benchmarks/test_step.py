@@ -1,0 +1,60 @@
+"""A whole training step (forward, loss, backward, SGD) on the trainer's model: the NumPy reference
+on the host, both GPU faces and PyTorch on a GPU. The per-layer breakdown is `alexnet-cuda bench step`'s."""
+
+import pytest
+
+import kernels
+from kernels.perf import step_bench
+
+from .conftest import BATCH, ROUNDS
+
+ARCHS = ["alexnet2012", "alexnet-owt"]
+
+
+def _bench(benchmark, arch, face, sync):
+    model = step_bench.trainer_model(arch, face)
+    images, labels = step_bench.random_batch(face, arch, BATCH)
+    steps = iter(range(10**9))
+
+    def step():
+        step_bench.training_step(model, images, labels, next(steps))  # ends in the loss read-back
+        sync()
+
+    benchmark.group = f"training step {arch}"
+    benchmark.pedantic(step, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["images_per_s"] = BATCH / benchmark.stats.stats.median
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_step_reference(benchmark, arch):
+    _bench(benchmark, arch, kernels.load("reference"), lambda: None)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("face_name", ["cuda", "numba"])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_step_gpu(benchmark, arch, face_name):
+    import cupy
+
+    _bench(benchmark, arch, kernels.load(face_name), cupy.cuda.Device().synchronize)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("arch", ARCHS)
+def test_step_pytorch(benchmark, arch):
+    from kernels.perf import torch_models
+    from kernels.perf.vendor import torch_status
+
+    torch, status = torch_status()
+    if torch is None:
+        pytest.skip(status)
+    model = torch_models.build(torch, arch)
+    optimizer = torch.optim.SGD(model.parameters(), lr=step_bench.LR, momentum=step_bench.MOMENTUM,
+                                weight_decay=step_bench.WEIGHT_DECAY)
+    step = torch_models.training_step(torch, model, optimizer)
+    size = 227 if arch == "alexnet2012" else 224
+    images = torch.randn(BATCH, 3, size, size, device="cuda")
+    labels = torch.randint(0, 1000, (BATCH,), device="cuda")
+    benchmark.group = f"training step {arch}"
+    benchmark.pedantic(lambda: step(images, labels), rounds=max(ROUNDS, 5), iterations=1, warmup_rounds=2)
+    benchmark.extra_info["images_per_s"] = BATCH / benchmark.stats.stats.median

@@ -1,0 +1,89 @@
+"""The two ceilings every kernel is measured against, measured in the same run on the same machine:
+memory bandwidth (a large device-to-device copy, counting bytes read plus bytes written) and
+float32 matrix throughput (a large SGEMM through the vendor's BLAS). A ceiling is the best the
+machine showed: the fastest of the timed batches (GPU) or calls (CPU), where kernels report their
+median, so a share of a ceiling errs low rather than high.
+
+GPU: cudaMemcpy device to device of 1 GiB, and cuBLAS SGEMM through cupy.matmul at 8192³ on random
+data with TF32 off (CuPy uses TF32 only when CUPY_TF32=1; the run refuses that setting, since the
+ceiling would then not be float32). CPU: NumPy copyto of 256 MiB and np.matmul (the BLAS NumPy was
+built with) at 2048³, for the NumPy reference's own roofline.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from kernels.perf.timer import time_gpu, time_host
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    device: str  # "gpu" or "cpu"
+    copy_bytes_per_s: float
+    sgemm_flops_per_s: float
+    copy_method: str
+    sgemm_method: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Tf32Enabled(RuntimeError):
+    """CUPY_TF32=1 would make the SGEMM ceiling and the cuBLAS baselines TF32, not float32."""
+
+
+def require_float32_cupy() -> None:
+    if os.environ.get("CUPY_TF32", "0") not in ("", "0"):
+        raise Tf32Enabled("CUPY_TF32 is set: cuBLAS would use TF32 tensor cores, so its numbers would not be a "
+                          "float32 baseline; unset CUPY_TF32 (or set it to 0) and run again")
+
+
+def measure_gpu(copy_bytes: int = 1 << 30, sgemm_size: int = 8192) -> Ceilings:
+    import cupy
+
+    require_float32_cupy()
+    count = copy_bytes // 4
+    generator = cupy.random.RandomState(1)
+    sources = [generator.standard_normal(count, dtype=cupy.float32) for _ in range(2)]
+    targets = [cupy.empty_like(source) for source in sources]
+
+    def copy(pair):
+        source, target = pair
+        target.data.copy_from_device_async(source.data, source.nbytes)
+
+    copy_time = time_gpu(copy, list(zip(sources, targets, strict=True)), batch_seconds=5e-3, batches=5)
+    del sources, targets
+
+    a = generator.standard_normal((sgemm_size, sgemm_size), dtype=cupy.float32)
+    b = generator.standard_normal((sgemm_size, sgemm_size), dtype=cupy.float32)
+    c = cupy.empty_like(a)
+    gemm_time = time_gpu(lambda operands: cupy.matmul(*operands, out=c), [(a, b), (b, a)], batch_seconds=0.05,
+                         batches=5, warmup=1)
+    return Ceilings(
+        "gpu",
+        2 * copy_bytes / copy_time.best_seconds,
+        2 * sgemm_size**3 / gemm_time.best_seconds,
+        f"cudaMemcpy device to device, {copy_bytes >> 20} MiB, (read + write) / time",
+        f"cuBLAS SGEMM (cupy.matmul, TF32 off), {sgemm_size}³ on random data",
+    )
+
+
+def measure_cpu(copy_bytes: int = 256 << 20, sgemm_size: int = 2048) -> Ceilings:
+    rng = np.random.default_rng(1)
+    source = rng.standard_normal(copy_bytes // 4, dtype=np.float32)
+    target = np.empty_like(source)
+    copy_time = time_host(lambda _: np.copyto(target, source), [None], min_seconds=0.5, min_repeats=5)
+    a = rng.standard_normal((sgemm_size, sgemm_size), dtype=np.float32)
+    b = rng.standard_normal((sgemm_size, sgemm_size), dtype=np.float32)
+    gemm_time = time_host(lambda _: np.matmul(a, b), [None], min_seconds=1.0, min_repeats=5)
+    return Ceilings(
+        "cpu",
+        2 * copy_bytes / copy_time.best_seconds,
+        2 * sgemm_size**3 / gemm_time.best_seconds,
+        f"numpy.copyto, {copy_bytes >> 20} MiB, (read + write) / time",
+        f"numpy.matmul float32 (NumPy's BLAS), {sgemm_size}³",
+    )
