@@ -185,7 +185,7 @@ class MaxPool(Layer):
 
     def backward(self, dy):
         argmax, input_shape = self._require_saved()
-        return self.face.maxpool_backward(dy, argmax, input_shape)
+        return self.face.maxpool_backward(dy, argmax, input_shape, self.kernel, self.stride)
 
     def output_shape(self, input_shape):
         n, c, h, w = input_shape

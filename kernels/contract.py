@@ -217,8 +217,12 @@ def check_maxpool_forward(spec, x, kernel, stride):
     return kernel, stride, (n, c, pool_output_size(h, kernel, stride), pool_output_size(w, kernel, stride))
 
 
-def check_maxpool_backward(spec, dy, argmax, input_shape):
-    """Returns input_shape as a tuple of four ints."""
+def check_maxpool_backward(spec, dy, argmax, input_shape, kernel=None, stride=None):
+    """Returns (input_shape as four ints, kernel, stride); kernel and stride stay None when not given.
+
+    They are optional because argmax already says where each gradient goes; a GPU face that gathers
+    per input uses them to bound its search (see geometry.pool_gather_window).
+    """
     check_array(spec, "dy", dy, "(N, C, OH, OW)")
     check_array(spec, "argmax", argmax, "(N, C, OH, OW)", dtypes=(np.dtype(np.int32),))
     check_shape("argmax", argmax, dy.shape, "the shape of dy")
@@ -230,7 +234,19 @@ def check_maxpool_backward(spec, dy, argmax, input_shape):
         raise ValueError(
             f"input_shape: expected (N, C, H, W) with N, C = {tuple(dy.shape[:2])} from dy, got {input_shape}"
         )
-    return input_shape
+    if (kernel is None) != (stride is None):
+        raise ValueError(f"kernel, stride: give both or neither, got kernel={kernel!r}, stride={stride!r}")
+    if kernel is not None:
+        kernel = check_int("kernel", kernel, 1)
+        stride = check_int("stride", stride, 1)
+        height, width = input_shape[2:]
+        pooled = (pool_output_size(height, kernel, stride), pool_output_size(width, kernel, stride))
+        if pooled != tuple(dy.shape[2:]):
+            raise ValueError(
+                f"kernel, stride: {kernel}/{stride} pools {height}x{width} to {pooled[0]}x{pooled[1]}, "
+                f"but dy is {dy.shape[2]}x{dy.shape[3]}; pass the forward's kernel and stride"
+            )
+    return input_shape, kernel, stride
 
 
 def check_dropout_params(p, seed, offset):

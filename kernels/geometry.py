@@ -146,3 +146,19 @@ DOUBLE_BUFFERED_TILE = Tile(64, 64, 16, 4, 4)
 def template_arguments(tile: Tile) -> str:
     """The tile as the CUDA C kernels' template arguments: "BM, BN, BK, TM, TN"."""
     return f"{tile.block_m}, {tile.block_n}, {tile.block_k}, {tile.thread_m}, {tile.thread_n}"
+
+
+def pool_gather_window(input_hw: tuple[int, int], output_hw: tuple[int, int], kernel=None, stride=None):
+    """(window_h, window_w, stride_h, stride_w) for the max-pool backward gather.
+
+    The backward kernels run one thread per input and gather from every output whose window covers
+    it. With the forward's kernel and stride that is the exact window. Without them, shapes alone
+    cannot tell (55 -> 27 fits 3/2, 2/2 and 29/1), so the gather takes windows of H − OH + 1 rows at
+    stride 1: for any kernel k and stride s with (H − k)//s + 1 = OH, the outputs covering row h lie
+    in [h − (H − OH), h], so it is correct for every pooling that gives these shapes, only slower
+    (O((H − OH)²) reads per input instead of O((k/s)²)).
+    """
+    if kernel is not None:
+        return kernel, kernel, stride, stride
+    (height, width), (out_h, out_w) = input_hw, output_hw
+    return height - out_h + 1, width - out_w + 1, 1, 1

@@ -122,7 +122,7 @@ def op_cases(seed: int = 0) -> list[tuple[Case, dict]]:
 
     def pool_grads(f, a, dy):
         _, argmax = f.maxpool_forward(a["x"], 3, 2)
-        return {"x": f.maxpool_backward(dy, argmax, a["x"].shape)}
+        return {"x": f.maxpool_backward(dy, argmax, a["x"].shape, 3, 2)}
 
     cases.append(_projected_case(
         "maxpool 3/2", {"x": _distinct(rng, (2, 2, 7, 7))},
@@ -191,9 +191,9 @@ def tiny_network_case(seed: int = 0) -> tuple[Case, dict]:
         dd3, g["fc2.w"], g["fc2.b"] = face.linear_backward(dlogits, d3, a["fc2.w"])
         dh3 = face.relu_backward(face.dropout_backward(dd3, mask, DROPOUT["p"]), r3)
         dflat, g["fc1.w"], g["fc1.b"] = face.linear_backward(dh3, flat, a["fc1.w"])
-        dh2 = face.relu_backward(face.maxpool_backward(dflat.reshape(p2.shape), argmax2, r2.shape), r2)
+        dh2 = face.relu_backward(face.maxpool_backward(dflat.reshape(p2.shape), argmax2, r2.shape, 3, 2), r2)
         dp1, g["conv2.w"], g["conv2.b"] = face.conv2d_backward(dh2, p1, a["conv2.w"], 1, 1, 2)
-        dr1 = face.lrn_backward(face.maxpool_backward(dp1, argmax1, n1.shape), r1, n1, scale1, **lrn)
+        dr1 = face.lrn_backward(face.maxpool_backward(dp1, argmax1, n1.shape, 3, 2), r1, n1, scale1, **lrn)
         g["x"], g["conv1.w"], g["conv1.b"] = face.conv2d_backward(face.relu_backward(dr1, r1), x, a["conv1.w"], 1, 1, 1)
         return g
 

@@ -72,3 +72,15 @@ def test_load_cuda_without_gpu_says_what_to_use(monkeypatch):
     monkeypatch.setattr("kernels.devices.has_gpu", lambda: False)
     with pytest.raises(kernels.FaceUnavailable, match=r"no CUDA device.*'reference'"):
         kernels.load("cuda")
+
+
+def test_maxpool_backward_checks_the_kernel_and_stride_it_is_told():
+    x = np.random.default_rng(0).standard_normal((1, 2, 9, 9)).astype(np.float32)
+    y, argmax = reference.maxpool_forward(x, 3, 2)
+    dy = np.ones_like(y)
+    np.testing.assert_array_equal(reference.maxpool_backward(dy, argmax, x.shape, 3, 2),
+                                  reference.maxpool_backward(dy, argmax, x.shape))
+    with pytest.raises(ValueError, match="kernel, stride: 3/1 pools 9x9 to 7x7"):
+        reference.maxpool_backward(dy, argmax, x.shape, 3, 1)
+    with pytest.raises(ValueError, match="give both or neither"):
+        reference.maxpool_backward(dy, argmax, x.shape, kernel=3)

@@ -170,7 +170,7 @@ def test_maxpool_at_alexnet_shapes(shape):
     assert_matches(to_numpy(argmax)[SAMPLED], expected_argmax, "exact", "argmax")
     dy = random(*y.shape)
     with poisoned_outputs():
-        dx = face.maxpool_backward(face.to_device(dy), argmax, shape)
+        dx = face.maxpool_backward(face.to_device(dy), argmax, shape, 3, 2)
     assert_all_written(dx)
     expected_dx = reference.maxpool_backward(dy[SAMPLED], expected_argmax, (len(SAMPLED), *shape[1:]))
     assert_matches(to_numpy(dx)[SAMPLED], expected_dx, "float32_elementwise", "dx")

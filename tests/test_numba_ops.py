@@ -251,33 +251,29 @@ def test_maxpool_forward_with_ties(version, shape, kernel, stride):
 
 @pytest.mark.parametrize("version", versions("maxpool_backward"))
 @pytest.mark.parametrize(("shape", "kernel", "stride"), POOL_CASES)
-@pytest.mark.parametrize("window_from", ["forward", "keywords", "shapes"])
-def test_maxpool_backward(version, shape, kernel, stride, window_from):
-    """The gather window comes from the geometry the forward recorded for this argmax, from explicit
-    keywords, or (for an argmax the forward never saw, here a copy) from the shapes alone."""
+@pytest.mark.parametrize("told", [True, False], ids=["told", "safe-window"])
+def test_maxpool_backward(version, shape, kernel, stride, told):
+    """Told the forward's kernel and stride, the gather uses the exact window; not told, the safe
+    wider one from the shapes alone. Both must give the reference's dx."""
     x = tied_input(shape)
     _, argmax = face.maxpool_forward(face.to_device(x), kernel, stride)
     _, expected_argmax = reference.maxpool_forward(x, kernel, stride)
     dy = random(*expected_argmax.shape)
-    keywords = {}
-    if window_from == "keywords":
-        keywords = dict(kernel=kernel, stride=stride)
-    elif window_from == "shapes":
-        argmax = argmax.copy()
+    keywords = dict(kernel=kernel, stride=stride) if told else {}
     dx = run("maxpool_backward", version, face.to_device(dy), argmax, x.shape, **keywords)
     assert_matches(dx, reference.maxpool_backward(dy, expected_argmax, x.shape), "float32_elementwise", "dx")
 
 
-def test_maxpool_gather_window_sources():
-    from kernels.numba.pool import _gather_window
+def test_maxpool_gather_window():
+    from kernels.geometry import pool_gather_window
 
-    x = face.to_device(tied_input((1, 1, 55, 55)))
+    assert pool_gather_window((55, 55), (27, 27), 3, 2) == (3, 3, 2, 2)
+    assert pool_gather_window((55, 55), (27, 27), 2, 2) == (2, 2, 2, 2)  # 2/2 also pools 55 to 27
+    assert pool_gather_window((55, 55), (27, 27)) == (29, 29, 1, 1)
+    x = face.to_device(tied_input((1, 1, 9, 9)))
     _, argmax = face.maxpool_forward(x, 3, 2)
-    assert _gather_window(argmax, x.shape, None, None) == (3, 3, 2, 2)
-    assert _gather_window(argmax, x.shape, 2, 2) == (2, 2, 2, 2)  # 2/2 also pools 55 to 27
-    assert _gather_window(argmax.copy(), x.shape, None, None) == (29, 29, 1, 1)
     with pytest.raises(ValueError, match="kernel, stride"):
-        _gather_window(argmax, x.shape, 3, 1)
+        face.maxpool_backward(face.to_device(random(*argmax.shape)), argmax, x.shape, kernel=3, stride=1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def tiny_calls(face) -> dict[str, Callable[[], object]]:
         "lrn_forward": lambda: face.lrn_forward(x),
         "lrn_backward": lambda: face.lrn_backward(x, x, lrn_y, lrn_scale),
         "maxpool_forward": lambda: face.maxpool_forward(x, 3, 2),
-        "maxpool_backward": lambda: face.maxpool_backward(pooled, argmax, x.shape),
+        "maxpool_backward": lambda: face.maxpool_backward(pooled, argmax, x.shape, 3, 2),
         "dropout_forward": lambda: face.dropout_forward(x, 0.5, 1, 2),
         "dropout_backward": lambda: face.dropout_backward(dropped, mask, 0.5),
         "softmax_xent_forward": lambda: face.softmax_xent_forward(logits, labels),

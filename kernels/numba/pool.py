@@ -7,19 +7,18 @@
         the element and whose argmax chose it. Scattering from outputs instead would race where
         windows overlap (stride < kernel) and need float atomics, whose order, and so whose
         rounding, changes from run to run; the gather writes each dx element once, in a fixed order.
-        The gather must know a window that holds every output's true window; _gather_window says
-        where it comes from, since the contract's maxpool_backward is not told kernel and stride.
+        The gather must know a window that holds every output's true window: the exact one when the
+        caller passes the forward's kernel and stride, else a safe wider one
+        (kernels.geometry.pool_gather_window).
 """
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 from numba import cuda, float32
 
-from kernels.contract import check_int, check_maxpool_backward, check_maxpool_forward, pool_output_size
-from kernels.geometry import grid_1d
+from kernels.contract import check_maxpool_backward, check_maxpool_forward
+from kernels.geometry import grid_1d, pool_gather_window
 from kernels.numba.runtime import SPEC, empty, launch
 from kernels.numba.targets import kernel_target
 
@@ -89,65 +88,19 @@ def maxpool_backward_kernel(dy, argmax, dx, window_h, window_w, stride_h, stride
     dx[n, c, h, w] = total
 
 
-# The contract's maxpool_backward(dy, argmax, input_shape) does not say which kernel and stride
-# produced argmax, and shapes alone cannot tell (55 -> 27 rows fits 3/2, 2/2 and 29/1). The gather
-# needs a window that contains every output's true window:
-# 1. kernel and stride passed as keywords (the layer knows them);
-# 2. else the geometry maxpool_forward recorded for this very argmax array (a weak reference, so a
-#    recorded entry can never describe another array);
-# 3. else, from the shapes alone, windows of H − OH + 1 rows at stride 1: for any kernel k and stride s
-#    with (H − k)//s + 1 = OH, the outputs covering row h lie in [h − (H − OH), h], so this gather is
-#    correct for every pooling that gives these shapes, only slower (O((H − OH)²) reads per input).
-_recorded_geometry: dict[int, tuple[weakref.ref, int, int]] = {}
-
-
-def _record_geometry(argmax, kernel: int, stride: int) -> None:
-    key = id(argmax)
-    try:
-        reference = weakref.ref(argmax, lambda _, key=key: _recorded_geometry.pop(key, None))
-    except TypeError:  # an array type without weak references: fall back to the other two ways
-        return
-    _recorded_geometry[key] = (reference, kernel, stride)
-
-
-def _gather_window(argmax, input_shape, kernel, stride) -> tuple[int, int, int, int]:
-    """(window_h, window_w, stride_h, stride_w) for maxpool_backward_kernel."""
-    height, width = input_shape[2:]
-    out_h, out_w = argmax.shape[2:]
-    if kernel is not None or stride is not None:
-        if kernel is None or stride is None:
-            raise ValueError("kernel, stride: give both or neither")
-        kernel = check_int("kernel", kernel, 1)
-        stride = check_int("stride", stride, 1)
-        if (pool_output_size(height, kernel, stride), pool_output_size(width, kernel, stride)) != (out_h, out_w):
-            raise ValueError(
-                f"kernel, stride: {kernel}/{stride} pools {height}x{width} to "
-                f"{pool_output_size(height, kernel, stride)}x{pool_output_size(width, kernel, stride)}, "
-                f"but argmax is {out_h}x{out_w}"
-            )
-        return kernel, kernel, stride, stride
-    recorded = _recorded_geometry.get(id(argmax))
-    if recorded is not None and recorded[0]() is argmax:
-        _, kernel, stride = recorded
-        if (pool_output_size(height, kernel, stride), pool_output_size(width, kernel, stride)) == (out_h, out_w):
-            return kernel, kernel, stride, stride
-    return height - out_h + 1, width - out_w + 1, 1, 1
-
-
 def maxpool_forward_v1(x, kernel=3, stride=2):
     kernel, stride, out_shape = check_maxpool_forward(SPEC, x, kernel, stride)
     y = empty(out_shape)
     argmax = empty(out_shape, np.int32)
     grid, block = grid_1d(y.size)
     launch(maxpool_forward_kernel, grid, block, x, y, argmax, np.int32(kernel), np.int32(stride))
-    _record_geometry(argmax, kernel, stride)
     return y, argmax
 
 
 def maxpool_backward_v1(dy, argmax, input_shape, kernel=None, stride=None):
-    """The contract's maxpool_backward; kernel and stride, optional here, make the gather tight."""
-    input_shape = check_maxpool_backward(SPEC, dy, argmax, input_shape)
-    window_h, window_w, stride_h, stride_w = _gather_window(argmax, input_shape, kernel, stride)
+    """The contract's maxpool_backward; with the forward's kernel and stride the gather is tight."""
+    input_shape, kernel, stride = check_maxpool_backward(SPEC, dy, argmax, input_shape, kernel, stride)
+    window_h, window_w, stride_h, stride_w = pool_gather_window(input_shape[2:], dy.shape[2:], kernel, stride)
     dx = empty(input_shape)
     grid, block = grid_1d(dx.size)
     launch(maxpool_backward_kernel, grid, block, dy, argmax, dx,

@@ -159,7 +159,7 @@ def invoke(function, case: OpCase, args: dict):
     elif op == "maxpool_forward":
         result = function(*arrays, case["kernel"], case["stride"])
     elif op == "maxpool_backward":
-        result = function(*arrays, tuple(case["x"]))
+        result = function(*arrays, tuple(case["x"]), case["kernel"], case["stride"])
     elif op == "dropout_forward":
         result = function(*arrays, case["p"], args["seed"], args["offset"])
     elif op == "dropout_backward":

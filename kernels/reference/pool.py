@@ -32,9 +32,13 @@ def maxpool_forward(x, kernel=3, stride=2):
     return best, argmax
 
 
-def maxpool_backward(dy, argmax, input_shape):
-    """dx gets dy of every output at the position that output chose; overlapping windows add up."""
-    n, c, h, w = check_maxpool_backward(NUMPY_SPEC, dy, argmax, input_shape)
+def maxpool_backward(dy, argmax, input_shape, kernel=None, stride=None):
+    """dx gets dy of every output at the position that output chose; overlapping windows add up.
+
+    kernel and stride (both or neither) are only checked against the shapes here: argmax says
+    where each gradient goes.
+    """
+    (n, c, h, w), _, _ = check_maxpool_backward(NUMPY_SPEC, dy, argmax, input_shape, kernel, stride)
     plane_start = (np.arange(n * c, dtype=np.int64) * (h * w)).reshape(n, c, 1, 1)
     flat = np.bincount((plane_start + argmax).ravel(), weights=dy.ravel(), minlength=n * c * h * w)
     return flat.astype(dy.dtype).reshape(n, c, h, w)
