@@ -30,6 +30,16 @@ OPS = (
 )
 
 
+def gather_versions(modules) -> dict[str, dict[int, object]]:
+    """A GPU face's VERSIONS, {op: {version: launcher}} sorted by version, from the VERSIONS dicts of
+    its kernel modules (an op's versions may come from more than one module)."""
+    versions: dict[str, dict[int, object]] = {}
+    for module in modules:
+        for op, launchers in module.VERSIONS.items():
+            versions.setdefault(op, {}).update(launchers)
+    return {op: dict(sorted(launchers.items())) for op, launchers in sorted(versions.items())}
+
+
 class FaceUnavailable(RuntimeError):
     """A face that this machine cannot run was asked for (say, `cuda` without a GPU)."""
 

@@ -5,6 +5,7 @@ Used by the tests, the benchmarks (which validate before they time) and `alexnet
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,3 +104,35 @@ def relative_error(analytic, numeric) -> float:
     analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
     scale = max(np.abs(analytic).max(initial=0.0), np.abs(numeric).max(initial=0.0), 1e-12)
     return float(np.abs(analytic - numeric).max(initial=0.0) / scale)
+
+
+_poisoning = False
+
+
+@contextlib.contextmanager
+def poisoned_outputs():
+    """Within the block every array a GPU face's launcher allocates (outputs and scratch) starts as
+    NaN for floats or the dtype's largest value for integers, so that an element a kernel forgets
+    to write cannot pass a comparison. One switch for both GPU faces."""
+    global _poisoning
+    previous, _poisoning = _poisoning, True
+    try:
+        yield
+    finally:
+        _poisoning = previous
+
+
+def poisoning() -> bool:
+    return _poisoning
+
+
+def poison_value(dtype):
+    dtype = np.dtype(dtype)
+    return np.nan if dtype.kind == "f" else np.iinfo(dtype).max
+
+
+def new_output(xp, shape, dtype=np.float32):
+    """An array for a kernel to fill: uninitialised, or poisoned inside poisoned_outputs()."""
+    if _poisoning:
+        return xp.full(shape, poison_value(dtype), dtype=dtype)
+    return xp.empty(shape, dtype=dtype)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import cupy
 import numpy as np
 
-from kernels import OPS
+from kernels import OPS, gather_versions
 from kernels.cuda import augment, conv2d, elementwise, linear, loss, lrn, nvrtc, pool  # noqa: F401 (augment declares its kernel)
 from kernels.cuda._runtime import (
     CudaKernelError,
@@ -57,15 +57,7 @@ PROMOTED: dict[str, int] = {
 }
 
 
-def _gather_versions() -> dict[str, dict[int, object]]:
-    versions: dict[str, dict[int, object]] = {}
-    for module in (conv2d, linear, elementwise, lrn, pool, loss):
-        for op, launchers in module.VERSIONS.items():
-            versions.setdefault(op, {}).update(launchers)
-    return {op: dict(sorted(versions[op].items())) for op in OPS}
-
-
-VERSIONS = _gather_versions()
+VERSIONS = gather_versions((conv2d, linear, elementwise, lrn, pool, loss))
 
 conv2d_forward = VERSIONS["conv2d_forward"][PROMOTED["conv2d_forward"]]
 conv2d_backward = VERSIONS["conv2d_backward"][PROMOTED["conv2d_backward"]]

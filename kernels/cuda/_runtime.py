@@ -28,6 +28,7 @@ import numpy as np
 
 from kernels.contract import FLOAT32, ArraySpec
 from kernels.cuda import nvrtc
+from kernels.testing import new_output, poisoned_outputs  # noqa: F401 (poisoned_outputs: part of this module's API)
 
 INT32_LIMIT = 2**31 - 1
 GRID_LIMITS = (2**31 - 1, 65535, 65535)
@@ -92,10 +93,7 @@ class CupyBackend:
         self._functions: dict[tuple[int, CudaTarget], object] = {}
 
     def empty(self, shape, dtype=np.float32):
-        dtype = np.dtype(dtype)
-        if _poison:
-            return self.xp.full(shape, poison_value(dtype), dtype=dtype)
-        return self.xp.empty(shape, dtype=dtype)
+        return new_output(self.xp, shape, np.dtype(dtype))
 
     @staticmethod
     def pointer(array) -> int:
@@ -128,31 +126,6 @@ class CupyBackend:
 
     def synchronize(self) -> None:
         self.xp.cuda.get_current_stream().synchronize()
-
-
-_poison = False
-
-
-@contextlib.contextmanager
-def poisoned_outputs():
-    """Within the block every array a launcher allocates (outputs and scratch) starts as NaN for
-    floats or the dtype's largest value for integers, so that an element a kernel forgets to write
-    cannot pass a comparison."""
-    global _poison
-    previous, _poison = _poison, True
-    try:
-        yield
-    finally:
-        _poison = previous
-
-
-def poisoning() -> bool:
-    return _poison
-
-
-def poison_value(dtype):
-    dtype = np.dtype(dtype)
-    return np.nan if dtype.kind == "f" else np.iinfo(dtype).max
 
 
 def empty(shape, dtype=np.float32):

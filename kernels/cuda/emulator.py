@@ -40,6 +40,7 @@ import numpy as np
 
 from kernels.contract import FLOAT32, ArraySpec
 from kernels.cuda import _runtime, nvrtc
+from kernels.testing import poison_value, poisoning
 
 HEADER = nvrtc.SOURCE_DIR / "emulator.hpp"
 GUARD_BYTES = 256  # a multiple of 16, so guarded arrays keep the alignment float4 loads need
@@ -162,8 +163,8 @@ class EmulatorBackend:
     def empty(self, shape, dtype=np.float32):
         dtype = np.dtype(dtype)
         array = self._guarded_array(shape, dtype)
-        if _runtime.poisoning():
-            array[...] = _runtime.poison_value(dtype)
+        if poisoning():
+            array[...] = poison_value(dtype)
         return array
 
     def guarded(self, array):

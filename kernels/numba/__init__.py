@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from kernels import OPS
+from kernels import OPS, gather_versions
 from kernels.numba.mode import MODE
 from kernels.numba.runtime import to_device, to_host, xp
 from kernels.numba.targets import KernelTarget, compile_ptx
@@ -50,16 +50,7 @@ PROMOTED: dict[str, int] = {
 }
 
 
-def _gather_versions() -> dict[str, dict[int, object]]:
-    versions: dict[str, dict[int, object]] = {}
-    for module_name in _OP_MODULES:
-        module = importlib.import_module(f"{__name__}.{module_name}")
-        for op, launchers in module.VERSIONS.items():
-            versions.setdefault(op, {}).update(launchers)
-    return {op: dict(sorted(launchers.items())) for op, launchers in sorted(versions.items())}
-
-
-VERSIONS = _gather_versions()
+VERSIONS = gather_versions(importlib.import_module(f"{__name__}.{name}") for name in _OP_MODULES)
 
 for _op in OPS:
     if _op in PROMOTED:

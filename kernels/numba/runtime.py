@@ -19,8 +19,8 @@ import numpy as np
 from kernels import FaceUnavailable
 from kernels.contract import FLOAT32, ArraySpec
 from kernels.numba.mode import COMPILE_ONLY_ENV, MODE
+from kernels.testing import new_output, poisoned_outputs  # noqa: F401 (poisoned_outputs: part of this module's API)
 
-_poison = False
 _launches = 0
 _recorders: list[list] = []
 
@@ -47,23 +47,6 @@ def _count(kernel, args) -> None:
     _launches += 1
     for record in _recorders:
         record.append((kernel, args))
-
-
-@contextlib.contextmanager
-def poisoned_outputs():
-    """Within the block every output a launcher allocates starts as NaN (floats) or the dtype's
-    largest value (integers), so a kernel that leaves an element unwritten fails the comparison."""
-    global _poison
-    previous, _poison = _poison, True
-    try:
-        yield
-    finally:
-        _poison = previous
-
-
-def poison_value(dtype):
-    dtype = np.dtype(dtype)
-    return np.nan if dtype.kind == "f" else np.iinfo(dtype).max
 
 
 if MODE == "gpu":
@@ -98,9 +81,7 @@ if MODE == "gpu":
         kernel[grid, block, current_stream()](*(_kernel_argument(a) for a in args))
 
     def empty(shape, dtype=np.float32):
-        if _poison:
-            return cupy.full(shape, poison_value(dtype), dtype=dtype)
-        return cupy.empty(shape, dtype=dtype)
+        return new_output(cupy, shape, dtype)
 
     def check_labels(labels, classes):
         """Label values are not checked on a GPU: reading them back would synchronize the host."""
@@ -124,9 +105,7 @@ elif MODE == "simulator":
         kernel[grid, block](*args)
 
     def empty(shape, dtype=np.float32):
-        if _poison:
-            return np.full(shape, poison_value(dtype), dtype=dtype)
-        return np.empty(shape, dtype=dtype)
+        return new_output(np, shape, dtype)
 
     def check_labels(labels, classes):
         """On the host the labels cost nothing to check, so the simulator checks them as the reference
