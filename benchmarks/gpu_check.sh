@@ -86,7 +86,7 @@ run_part() {
     echo "== $name: $status after $((SECONDS - began))s" | tee -a "$log"
 }
 
-run_part environment 15 bash -c "nvidia-smi; \"$python\" -m kernels.perf.summary --environment"
+run_part environment 15 bash -c "nvidia-smi; \"$python\" -m benchmarks.summary --environment"
 run_part gpu-tests 140 "$python" -m pytest -m gpu tests -q -p no:cacheprovider --junitxml="$outdir/gpu-tests.xml"
 run_part kernels 150 "$python" -m alexnet_cuda bench kernels --json "$outdir/kernels.json"
 run_part step 60 "$python" -m alexnet_cuda bench step --json "$outdir/step.json"
@@ -102,7 +102,7 @@ export -f train_short
 export python scratch outdir
 run_part train 75 bash -c train_short
 
-"$python" -m kernels.perf.summary "$outdir" --parts "$parts" >> "$log" 2>&1 \
+"$python" -m benchmarks.summary "$outdir" --parts "$parts" >> "$log" 2>&1 \
     || echo "gpu_check: the summary could not be written; see $log" >&2
 echo "gpu_check: results in $outdir (summary.md, results.json, log.txt)"
 awk -F'\t' '{ printf "  %-12s %-24s %5ss\n", $1, $2, $3 }' "$parts"

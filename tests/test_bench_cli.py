@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kernels.perf import resources
+from kernels.toolchain import resources
 
 ROOT = Path(__file__).resolve().parents[1]
 

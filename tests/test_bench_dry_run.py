@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import kernels
+from benchmarks import ceilings, kernel_bench, step_bench
 from kernels import OPS, reference
-from kernels.perf import ceilings, kernel_bench, step_bench
 
 
 def _cupy_stand_in():
@@ -64,7 +64,7 @@ def stand_in_gpu(monkeypatch):
     face = _reference_as_cuda()
     monkeypatch.setattr(kernels, "load", lambda name: face)
     monkeypatch.setattr(ceilings, "measure_gpu", lambda: ceilings.Ceilings("gpu", 4e12, 50e12, "stand-in", "stand-in"))
-    from kernels.perf import vendor
+    from benchmarks import vendor
 
     vendor.torch_status.cache_clear()
     every_case = kernel_bench.benchmark_cases

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kernels.perf import kernel_bench, step_bench, summary
+from benchmarks import kernel_bench, step_bench, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
@@ -75,7 +75,7 @@ def monkeypatch_module():
 
 def test_summary_writer_on_sample_results(sample_outdir):
     out, parts = sample_outdir
-    done = subprocess.run([sys.executable, "-m", "kernels.perf.summary", str(out), "--parts", str(parts)],
+    done = subprocess.run([sys.executable, "-m", "benchmarks.summary", str(out), "--parts", str(parts)],
                           capture_output=True, text=True, cwd=ROOT, timeout=300,
                           env=dict(os.environ, PYTHONPATH=str(ROOT), ALEXNET_CUDA_NO_GPU="1"))
     assert done.returncode == 0, done.stderr

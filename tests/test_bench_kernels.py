@@ -6,10 +6,10 @@ import types
 import numpy as np
 import pytest
 
+from benchmarks import cases, kernel_bench
+from benchmarks.shapes import benchmark_cases
+from benchmarks.timer import rotation_count, time_host
 from kernels import reference
-from kernels.perf import cases, kernel_bench
-from kernels.perf.shapes import benchmark_cases
-from kernels.perf.timer import rotation_count, time_host
 
 
 def _fake_face(**functions):
@@ -88,7 +88,7 @@ def test_host_timer_takes_the_median_of_enough_calls():
 
 def test_cpu_run_times_the_reference_and_says_gpu_numbers_need_a_gpu(monkeypatch):
     monkeypatch.setattr("kernels.devices.has_gpu", lambda: False)
-    from kernels.perf import ceilings
+    from benchmarks import ceilings
 
     monkeypatch.setattr(ceilings, "measure_cpu", lambda: ceilings.Ceilings("cpu", 10e9, 50e9, "test", "test"))
     result = kernel_bench.run(faces=("reference", "cuda"), archs=("alexnet-owt",), batch=1,
@@ -107,7 +107,7 @@ def test_cpu_run_times_the_reference_and_says_gpu_numbers_need_a_gpu(monkeypatch
 
 def test_results_so_far_are_handed_out_after_every_case(monkeypatch):
     monkeypatch.setattr("kernels.devices.has_gpu", lambda: False)
-    from kernels.perf import ceilings
+    from benchmarks import ceilings
 
     monkeypatch.setattr(ceilings, "measure_cpu", lambda: ceilings.Ceilings("cpu", 10e9, 50e9, "test", "test"))
     seen = []
@@ -123,7 +123,7 @@ def test_results_so_far_are_handed_out_after_every_case(monkeypatch):
 def test_gpu_timer_measures_a_known_copy():
     import cupy
 
-    from kernels.perf.timer import time_gpu
+    from benchmarks.timer import time_gpu
 
     source = cupy.random.RandomState(0).standard_normal(64 << 20, dtype=cupy.float32)  # 256 MiB
     target = cupy.empty_like(source)
@@ -144,8 +144,8 @@ def test_gpu_run_validates_and_times_both_faces_against_the_vendor():
 
 
 def test_spin_kernel_compiles_for_sm_90():
+    from benchmarks.timer import SPIN_SOURCE
     from kernels.cuda.nvrtc import compile_text
-    from kernels.perf.timer import SPIN_SOURCE
 
     compiled = compile_text(SPIN_SOURCE, "spin.cu", "sm_90")
     assert "spin" in compiled.resources and not compiled.resources["spin"].spills
@@ -158,7 +158,7 @@ def test_gpu_timer_arithmetic_on_a_host_clock_stand_in(monkeypatch):
     import time
     import types
 
-    from kernels.perf import timer
+    from benchmarks import timer
 
     class Event:
         def record(self):
@@ -191,7 +191,7 @@ def test_cublas_baselines_compute_the_linear_layers(monkeypatch):
     the reference's outputs (the bias aside, which the forward baseline leaves out)."""
     import sys
 
-    from kernels.perf import vendor
+    from benchmarks import vendor
 
     monkeypatch.setitem(sys.modules, "cupy", np)
     for op in ("linear_forward", "linear_backward"):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kernels.perf.occupancy import SM90, occupancy
+from kernels.toolchain.occupancy import SM90, occupancy
 
 
 @pytest.mark.parametrize(("registers", "shared", "threads", "blocks", "warps", "limiter"), [

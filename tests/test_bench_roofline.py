@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from kernels.perf.cases import output_shape
-from kernels.perf.counts import counts
-from kernels.perf.report import KernelRow, fill_rates, fill_verdict, format_kernel_rows, short_layers, target_for
-from kernels.perf.shapes import benchmark_cases, shaped_layers
+from benchmarks.cases import output_shape
+from benchmarks.counts import counts
+from benchmarks.report import KernelRow, fill_rates, fill_verdict, format_kernel_rows, short_layers, target_for
+from benchmarks.shapes import benchmark_cases, shaped_layers
 
 H200_LIKE = dict(flops_per_s=50e12, bytes_per_s=4.3e12)  # the order of the measured ceilings on an H200
 

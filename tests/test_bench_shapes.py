@@ -4,9 +4,9 @@ trainer's own model at the same shapes, and inputs that every face's contract ac
 import numpy as np
 import pytest
 
+from benchmarks import cases
+from benchmarks.shapes import ARCHS, arch_cases, benchmark_cases, shaped_layers
 from kernels import OPS, reference
-from kernels.perf import cases
-from kernels.perf.shapes import ARCHS, arch_cases, benchmark_cases, shaped_layers
 
 
 @pytest.mark.parametrize(("arch", "parameters", "gmacs"), [("alexnet2012", 60_965_224, 0.724),

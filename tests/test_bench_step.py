@@ -4,8 +4,8 @@ result, and leaves the model as it found it."""
 import numpy as np
 import pytest
 
+from benchmarks import step_bench
 from kernels import reference
-from kernels.perf import step_bench
 
 
 def _mini(seed=0):

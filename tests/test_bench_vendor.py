@@ -6,9 +6,9 @@ alpha·size). Needs a GPU, and PyTorch for all but the cuBLAS rows."""
 import numpy as np
 import pytest
 
+from benchmarks import cases, vendor
+from benchmarks.shapes import benchmark_cases
 from kernels import reference
-from kernels.perf import cases, vendor
-from kernels.perf.shapes import benchmark_cases
 from kernels.testing import to_numpy
 
 COMPARED = ["linear_forward", "linear_backward", "conv2d_forward", "conv2d_backward", "relu_forward",
@@ -45,7 +45,7 @@ def test_vendor_baseline_matches_the_reference(op):
 
 @pytest.mark.gpu
 def test_pytorch_models_have_the_papers_parameter_counts():
-    from kernels.perf import torch_models
+    from benchmarks import torch_models
 
     torch, status = vendor.torch_status()
     if torch is None:

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from loaders import bench
+from benchmarks import loader_bench as bench
 from loaders.synthetic import SynthSpec, write_synthetic
 
 

@@ -263,8 +263,8 @@ def test_launches_follow_cupys_stream_without_waiting_for_the_gpu():
 
 
 def test_launch_overhead_report():
-    """Reports the host time per launch (python -m kernels.numba.launch_overhead prints the same)."""
-    from kernels.numba.launch_overhead import measure
+    """Reports the host time per launch (python -m benchmarks.launch_overhead prints the same)."""
+    from benchmarks.launch_overhead import measure
 
     rows = measure(repeats=50)
     for row in rows:

@@ -367,11 +367,11 @@ def test_launchers_pass_the_types_their_compile_targets_declare():
     other types (an int64 for an int32, a strided array) would make the GPU compile a variant that
     no check has seen. Every launch of every version of every op, at tiny shapes, is typed here as
     Numba types it at launch and compared with the kernel's declared signatures. The calls are those
-    of the GPU-only launch-overhead report (kernels.numba.launch_overhead), which this also runs."""
+    of the GPU-only launch-overhead report (benchmarks.launch_overhead), which this also runs."""
     import numba
     from numba.core.sigutils import normalize_signature
 
-    from kernels.numba.launch_overhead import tiny_calls
+    from benchmarks.launch_overhead import tiny_calls
     from kernels.numba.runtime import recorded_launches
     from kernels.numba.targets import python_function
 

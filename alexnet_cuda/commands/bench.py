@@ -2,10 +2,10 @@
 
 kernels  every op of alexnet2012 and alexnet-owt at batch 128, per face and version, validated
          against the NumPy reference, then timed against the measured roofline and the vendor
-         (cuBLAS, cuDNN through PyTorch) in the same run (kernels.perf.kernel_bench)
+         (cuBLAS, cuDNN through PyTorch) in the same run (benchmarks.kernel_bench)
 step     images/s of a whole training step per face with a per-layer breakdown, and PyTorch's same
-         model in the same run (kernels.perf.step_bench)
-loader   images/s of the data pipeline against a plain Pillow loop (loaders.bench)
+         model in the same run (benchmarks.step_bench)
+loader   images/s of the data pipeline against a plain Pillow loop (benchmarks.loader_bench)
 
 Without a GPU, kernels and step time the NumPy reference on the CPU and say that GPU numbers need
 a GPU; loader runs anywhere.
@@ -49,7 +49,7 @@ def add_arguments(parser):
     loader_bench = _loader_bench()
     loader = which.add_parser("loader", help="images/s of the data pipeline against a plain Pillow loop",
                               description=_first_line(getattr(loader_bench, "__doc__", None))
-                              or "images/s of the data pipeline (loaders.bench)")
+                              or "images/s of the data pipeline (benchmarks.loader_bench)")
     if loader_bench is not None:
         loader_bench.add_arguments(loader)
         if not any("--json" in action.option_strings for action in loader._actions):
@@ -58,9 +58,9 @@ def add_arguments(parser):
 
 
 def _loader_bench():
-    """loaders.bench, whose add_arguments/run the loader benchmark delegates to; None if absent."""
+    """benchmarks.loader_bench, whose add_arguments/run the loader benchmark delegates to; None if absent."""
     try:
-        from loaders import bench
+        from benchmarks import loader_bench as bench
     except ImportError:
         return None
     return bench
@@ -88,8 +88,8 @@ def run(args) -> int:
     faces = tuple(dict.fromkeys(args.face)) if args.face else None
     _check_json_path(args.json)
     if args.benchmark == "kernels":
-        from kernels.perf import kernel_bench
-        from kernels.perf.ceilings import Tf32Enabled
+        from benchmarks import kernel_bench
+        from benchmarks.ceilings import Tf32Enabled
 
         try:
             result = kernel_bench.run(faces, archs, args.batch, args.op, args.versions, vendor=not args.no_vendor,
@@ -99,7 +99,7 @@ def run(args) -> int:
         text = kernel_bench.render(result)
         failed = any(row["validation"].startswith("FAILED") for row in result["rows"])
     else:
-        from kernels.perf import step_bench
+        from benchmarks import step_bench
 
         for name in ("steps", "warmup"):
             value = getattr(args, name)
@@ -148,7 +148,7 @@ def write_json(path: Path, result: dict) -> None:
 def _run_loader(args) -> int:
     loader_bench = _loader_bench()
     if loader_bench is None:
-        raise UsageError("the loader benchmark (loaders/bench.py) is not part of this checkout")
+        raise UsageError("the loader benchmark (benchmarks/loader_bench.py) is not part of this checkout")
     json_path = getattr(args, "json", None)
     _check_json_path(json_path)
     try:

@@ -1,6 +1,6 @@
 """`alexnet-cuda inspect [OP] [--face cuda|numba] [--ptx]`: registers per thread, spilled bytes,
 static shared memory and theoretical occupancy on sm_90 of every kernel version of both GPU faces,
-compiled here without a GPU (kernels.perf.resources); --ptx prints each kernel's PTX after the
+compiled here without a GPU (kernels.toolchain.resources); --ptx prints each kernel's PTX after the
 table."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from kernels import OPS
-    from kernels.perf import resources
+    from kernels.toolchain import resources
 
     extra_ops = ("augment",)  # kernels outside the contract that the faces also compile
     if args.op is not None and args.op not in OPS and args.op not in extra_ops:

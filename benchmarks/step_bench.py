@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from kernels.perf.report import Target, format_table
-from kernels.perf.shapes import ARCHS, DEFAULT_BATCH
+from benchmarks.report import Target, format_table
+from benchmarks.shapes import ARCHS, DEFAULT_BATCH
 
 STEP_TARGET = Target("vendor", 0.5, "of PyTorch float32 on alexnet-owt")
 LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 5e-4
@@ -181,8 +181,8 @@ def bench_model(model, images, labels, *, gpu: bool, steps: int, warmup: int, br
 
 def bench_torch(arch: str, batch: int, steps: int, warmup: int) -> tuple[float | None, str]:
     """(images/s of PyTorch's same model and step, a note); (None, why) without PyTorch."""
-    from kernels.perf import torch_models
-    from kernels.perf.vendor import torch_status
+    from benchmarks import torch_models
+    from benchmarks.vendor import torch_status
 
     torch, status = torch_status()
     if torch is None:
@@ -212,8 +212,8 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, steps: int |
     """The step benchmark; returns a JSON-ready dict (render() gives the text). on_result(result),
     if given, is called after each (arch, face) with the results so far."""
     import kernels
+    from benchmarks import environment
     from kernels.devices import has_gpu
-    from kernels.perf import environment
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     gpu = has_gpu()

@@ -1,7 +1,7 @@
 """The markdown summary and the combined JSON of a benchmarks/gpu_check.sh run.
 
-    python -m kernels.perf.summary OUTDIR --parts PARTS.tsv   # writes OUTDIR/summary.md, OUTDIR/results.json
-    python -m kernels.perf.summary --environment              # prints this machine's facts as JSON
+    python -m benchmarks.summary OUTDIR --parts PARTS.tsv   # writes OUTDIR/summary.md, OUTDIR/results.json
+    python -m benchmarks.summary --environment              # prints this machine's facts as JSON
 
 It reads what the parts left in OUTDIR (kernels.json, step.json, gpu-tests.xml,
 train-metrics.jsonl) and the parts table (name, status, seconds, limit; tab-separated); any of
@@ -82,7 +82,7 @@ def _fmt(value, spec: str) -> str:
 
 
 def kernel_section(kernels: dict | None) -> list[str]:
-    from kernels.perf.report import short_layers
+    from benchmarks.report import short_layers
 
     if not kernels:
         return ["## Kernels", "", "No kernel results (the part failed or did not run; see log.txt)."]
@@ -198,8 +198,8 @@ def build(outdir: Path, parts_path: Path | None, environment: dict | None = None
 
 
 def environment_facts() -> dict:
+    from benchmarks.environment import describe
     from kernels.devices import has_gpu
-    from kernels.perf.environment import describe
 
     facts = describe(has_gpu())
     for module in ("numba", "numba_cuda", "torch", "cupy"):
@@ -211,7 +211,7 @@ def environment_facts() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kernels.perf.summary", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.summary", description=__doc__.split("\n")[0])
     parser.add_argument("outdir", nargs="?", type=Path, help="the folder gpu_check.sh wrote its results to")
     parser.add_argument("--parts", type=Path, default=None, help="the parts table (tab-separated)")
     parser.add_argument("--environment", action="store_true", help="print this machine's facts as JSON and stop")

@@ -7,7 +7,7 @@ GPU faces, compiled for sm_90 without a GPU; the logic behind `alexnet-cuda insp
 - Numba: each target of kernels.numba.compile_targets() is compiled to PTX through NVVM
   (kernels.numba.compile_ptx) and assembled by nvJitLink with -v (kernels.numba.compile_check).
   That needs Numba's real CUDA target, not the simulator, so it runs in a child process started
-  with ALEXNET_CUDA_NUMBA_COMPILE_ONLY=1 (`python -m kernels.perf.resources numba`), which prints
+  with ALEXNET_CUDA_NUMBA_COMPILE_ONLY=1 (`python -m kernels.toolchain.resources numba`), which prints
   its reports as JSON.
 
 Occupancy needs the threads per block of each kernel's launch. A target that carries `threads`
@@ -27,7 +27,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
-from kernels.perf.occupancy import occupancy
+from kernels.toolchain.occupancy import occupancy
 
 ARCH = "sm_90"
 
@@ -184,7 +184,7 @@ def ptx_static_shared_bytes(ptx: str) -> int:
 def numba_reports(op: str | None = None, with_ptx: bool = False, arch: str = ARCH,
                   timeout: float = 900) -> tuple[list[KernelReport], list]:
     """Reports for every Numba compile target, from a child process on Numba's real CUDA target."""
-    command = [sys.executable, "-m", "kernels.perf.resources", "numba", "--arch", arch]
+    command = [sys.executable, "-m", "kernels.toolchain.resources", "numba", "--arch", arch]
     if op:
         command += ["--op", op]
     if with_ptx:
@@ -260,7 +260,7 @@ def inspect(op: str | None = None, faces=("cuda", "numba"), with_ptx: bool = Fal
 def render(reports: list[KernelReport], notes: list[str], arch: str = ARCH) -> str:
     """One aligned table, grouped by op (a blank line between ops), promoted versions marked with *;
     then each kernel's PTX where it was asked for."""
-    from kernels.perf.report import format_table
+    from benchmarks.report import format_table
 
     headers = ["op", "face", "ver", "kernel", "regs", "spill st/ld", "smem", "stack", "threads", "blocks/SM",
                "occupancy", "limited by"]
@@ -288,7 +288,7 @@ def render(reports: list[KernelReport], notes: list[str], arch: str = ARCH) -> s
         body.append(line)
     lines = [f"Kernel resources for {arch}, compiled here without a GPU (CUDA C: NVRTC + ptxas; Numba: NVVM + "
              "nvJitLink).", "Occupancy: resident warps of the 64 an SM holds, limited by the named resource "
-             "(kernels/perf/occupancy.py).", "", *body, "",
+             "(kernels/toolchain/occupancy.py).", "", *body, "",
              "* promoted: the version the contract function runs · smem: static shared memory, bytes · spill and "
              "stack: bytes"]
     if assumed:
@@ -303,7 +303,7 @@ def render(reports: list[KernelReport], notes: list[str], arch: str = ARCH) -> s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kernels.perf.resources")
+    parser = argparse.ArgumentParser(prog="python -m kernels.toolchain.resources")
     parser.add_argument("face", choices=("numba",), help="the face to compile in this process")
     parser.add_argument("--op", default=None)
     parser.add_argument("--ptx", action="store_true")

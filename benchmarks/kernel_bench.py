@@ -5,7 +5,7 @@ On a GPU: the ceilings first (copy bandwidth, SGEMM), then for each case: inputs
 the reference's outputs, one set of device inputs shared by both GPU faces (they take the same CuPy
 arrays) plus rotated copies larger than twice L2; each face's version is validated (after a call
 on other data, so a stale buffer that happens to hold right values from an earlier call cannot pass
-for an unwritten output) and then timed with CUDA events (kernels.perf.timer); the vendor baseline
+for an unwritten output) and then timed with CUDA events (benchmarks.timer); the vendor baseline
 is timed on the same sets. A version that fails validation is reported and not timed.
 
 Without a GPU: the NumPy reference on the host clock against the CPU's own ceilings (NumPy copy
@@ -19,10 +19,10 @@ import zlib
 
 import numpy as np
 
-from kernels.perf import cases as case_inputs
-from kernels.perf.counts import counts
-from kernels.perf.report import KernelRow, fill_rates, fill_verdict, format_kernel_rows
-from kernels.perf.shapes import ARCHS, DEFAULT_BATCH, benchmark_cases
+from benchmarks import cases as case_inputs
+from benchmarks.counts import counts
+from benchmarks.report import KernelRow, fill_rates, fill_verdict, format_kernel_rows
+from benchmarks.shapes import ARCHS, DEFAULT_BATCH, benchmark_cases
 
 GPU_FACES = ("cuda", "numba")
 NO_GPU_NOTE = ("No CUDA GPU on this machine: GPU numbers need a GPU (benchmarks/gpu_check.sh on one). "
@@ -88,9 +88,9 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, ops=None, ve
 
     on_case(result), if given, is called after every case with the results so far ("complete" is
     false until the last case is done), so that a run stopped part-way still leaves its rows."""
+    from benchmarks import ceilings as ceiling_module
+    from benchmarks import environment
     from kernels.devices import has_gpu
-    from kernels.perf import ceilings as ceiling_module
-    from kernels.perf import environment
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     gpu = has_gpu()
@@ -108,7 +108,7 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, ops=None, ve
         "complete": False, "rows": [],
     }
     if gpu and vendor:
-        from kernels.perf.vendor import torch_status
+        from benchmarks.vendor import torch_status
 
         notes.append(torch_status()[1])
     cache_bytes = environment.l2_bytes() if gpu else 64 << 20
@@ -128,8 +128,8 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, ops=None, ve
 
 
 def _bench_case(case, faces, versions, with_vendor, cache_bytes, log) -> list[KernelRow]:
+    from benchmarks.timer import rotation_count, time_gpu, time_host
     from kernels import reference
-    from kernels.perf.timer import rotation_count, time_gpu, time_host
 
     host = case_inputs.make_inputs(case, case_seed(case))
     amounts = counts(case)
@@ -180,8 +180,8 @@ def _device_sets(face, host, count):
 
 
 def _time_vendor(case, device_sets, rows, log) -> None:
-    from kernels.perf.timer import time_gpu
-    from kernels.perf.vendor import baseline
+    from benchmarks.timer import time_gpu
+    from benchmarks.vendor import baseline
 
     vendor = baseline(case)
     if vendor is None:

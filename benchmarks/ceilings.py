@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from kernels.perf.timer import time_gpu, time_host
+from benchmarks.timer import time_gpu, time_host
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmarks.shapes import OpCase
 from kernels.contract import conv_output_size
-from kernels.perf.shapes import OpCase
 
 
 @dataclass(frozen=True)

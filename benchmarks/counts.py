@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from kernels.perf.cases import output_shape
-from kernels.perf.shapes import OpCase
+from benchmarks.cases import output_shape
+from benchmarks.shapes import OpCase
 
 FLOAT = 4
 INT32 = 4

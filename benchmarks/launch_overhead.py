@@ -1,4 +1,4 @@
-"""Host time per kernel launch of the Numba face on a GPU: python -m kernels.numba.launch_overhead
+"""Host time per kernel launch of the Numba face on a GPU: python -m benchmarks.launch_overhead
 
 Every op runs at a tiny shape, so the GPU finishes each kernel long before the next is issued and
 the host's own cost is what is measured: argument checks, output allocation, importing CuPy arrays
@@ -102,7 +102,7 @@ def measure(repeats: int = 200) -> list[Overhead]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kernels.numba.launch_overhead", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.launch_overhead", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args(argv)
     print(f"{'op':30} {'kernels':>7} {'us/call':>9} {'us/launch':>10}")

@@ -1,7 +1,7 @@
 """PyTorch's version of the same two networks, for the step benchmark's baseline: same layers, same
 shapes, same hyperparameters, float32 with TF32 off, cuDNN picking its fastest algorithms.
 
-Built from kernels.perf.shapes.ARCHS, so the baseline cannot drift from the shapes our kernels are
+Built from benchmarks.shapes.ARCHS, so the baseline cannot drift from the shapes our kernels are
 timed at. PyTorch's local_response_norm divides alpha by size; the paper's alpha is passed times
 size so that both compute the same function. torch.optim.SGD's momentum rule (v ← m·v + g + wd·w;
 w ← w − lr·v) differs from the paper's only in where lr multiplies: the same memory traffic.
@@ -9,7 +9,7 @@ w ← w − lr·v) differs from the paper's only in where lr multiplies: the sam
 
 from __future__ import annotations
 
-from kernels.perf.shapes import ARCHS, LRN_PARAMS, POOL_KERNEL, POOL_STRIDE, shaped_layers
+from benchmarks.shapes import ARCHS, LRN_PARAMS, POOL_KERNEL, POOL_STRIDE, shaped_layers
 
 
 def build(torch, arch: str, classes: int = 1000):
