@@ -145,7 +145,7 @@ def test_gpu_run_validates_and_times_both_faces_against_the_vendor():
 
 def test_spin_kernel_compiles_for_sm_90():
     from benchmarks.timer import SPIN_SOURCE
-    from kernels.cuda.nvrtc import compile_text
+    from kernels.toolchain.nvrtc import compile_text
 
     compiled = compile_text(SPIN_SOURCE, "spin.cu", "sm_90")
     assert "spin" in compiled.resources and not compiled.resources["spin"].spills

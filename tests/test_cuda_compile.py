@@ -15,7 +15,7 @@ import pytest
 
 import kernels.cuda as face
 from kernels import OPS
-from kernels.cuda import nvrtc
+from kernels.toolchain import nvrtc
 
 CU_FILES = nvrtc.cu_files()
 

@@ -1,5 +1,5 @@
 """Every version of every op of the `cuda` face, its real .cu source compiled by g++ and run on the
-CPU emulator (kernels/cuda/emulator.py), against the NumPy reference at tiny shapes.
+CPU emulator (kernels/toolchain/emulator.py), against the NumPy reference at tiny shapes.
 
 This is how the CUDA C kernels' index math, bounds, tiling, split-K and barriers are tested in CI,
 where there is no GPU. Outputs are poisoned before every launch, every array sits between guard
@@ -16,7 +16,8 @@ import pytest
 
 import kernels.cuda as face
 from kernels import OPS, gradcheck, reference
-from kernels.cuda import _runtime, emulator
+from kernels.cuda import _runtime
+from kernels.toolchain import emulator
 from tests.cuda_cases import TINY
 
 pytestmark = pytest.mark.skipif(

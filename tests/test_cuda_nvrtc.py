@@ -1,4 +1,4 @@
-"""kernels.cuda.nvrtc itself: errors surface with file and line, spills are seen, headers inline.
+"""kernels.toolchain.nvrtc itself: errors surface with file and line, spills are seen, headers inline.
 
 These prove that the compile check in test_cuda_compile.py can fail: a broken source raises, and a
 kernel that spills reports it.
@@ -6,7 +6,7 @@ kernel that spills reports it.
 
 import pytest
 
-from kernels.cuda import nvrtc
+from kernels.toolchain import nvrtc
 
 GOOD = """
 template <int N>

@@ -43,8 +43,9 @@ def test_numba_kernel_in_the_simulator_matches_numpy(case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_cuda_c_kernel_on_the_emulator_matches_numpy(case):
-    from kernels.cuda import _runtime, emulator
+    from kernels.cuda import _runtime
     from kernels.cuda.augment import augment_crop
+    from kernels.toolchain import emulator
 
     if not emulator.available():
         pytest.skip("the CUDA C emulator needs g++")
@@ -83,7 +84,7 @@ def test_both_faces_list_the_kernel_for_the_compile_checks():
 
 
 def test_cuda_c_kernel_compiles_for_sm_90_without_spills():
-    from kernels.cuda import nvrtc
+    from kernels.toolchain import nvrtc
 
     result = nvrtc.compile_file(nvrtc.SOURCE_DIR / "augment.cu", "sm_90", ["augment_crop_v1"])
     resources = result.resources_of("augment_crop_v1")

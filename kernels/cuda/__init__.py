@@ -11,13 +11,13 @@ Besides the contract functions the face exposes
   signature; the header of each .cu file says what each version adds;
 - PROMOTED: {op: version}, the one place that says which version a contract function runs;
 - compile_targets(): every kernel of every version as a CudaTarget(op, version, kernel, source,
-  name_expression); kernels.cuda.nvrtc compiles them without a GPU, and resource_report(arch)
+  name_expression); kernels.toolchain.nvrtc compiles them without a GPU, and resource_report(arch)
   pairs each with ptxas's registers, spills, shared memory and stack;
 - checked_launches(), poisoned_outputs(): for tests (synchronize after each launch so a fault names
   its kernel; fill new outputs with NaN so an unwritten element shows);
 - CudaKernelError: what any CUDA failure in a kernel of this face raises, naming the kernel.
 
-Compile options are kernels.cuda.nvrtc.FACE_OPTIONS (stated and justified there).
+Compile options are kernels.toolchain.nvrtc.FACE_OPTIONS (stated and justified there).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import cupy
 import numpy as np
 
 from kernels import OPS, gather_versions
-from kernels.cuda import augment, conv2d, elementwise, linear, loss, lrn, nvrtc, pool  # noqa: F401 (augment declares its kernel)
+from kernels.cuda import augment, conv2d, elementwise, linear, loss, lrn, pool  # noqa: F401 (augment declares its kernel)
 from kernels.cuda._runtime import (
     CudaKernelError,
     CudaTarget,
@@ -34,6 +34,7 @@ from kernels.cuda._runtime import (
     poisoned_outputs,
     targets,
 )
+from kernels.toolchain import nvrtc
 
 NAME = "cuda"
 xp = cupy

@@ -13,7 +13,7 @@ kernel would normally surface at the next synchronization, far from its cause; w
 synchronization so the failing kernel is named. The tests run that way.
 
 A backend supplies the array module, the argument spec, output allocation and the kernels: CuPy on
-a GPU, or `kernels.cuda.emulator`, which compiles the same .cu files with g++ and runs them on the
+a GPU, or `kernels.toolchain.emulator`, which compiles the same .cu files with g++ and runs them on the
 CPU for the tests in CI. Launchers ask `backend()` at call time, so they serve both unchanged.
 """
 
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from kernels.contract import FLOAT32, ArraySpec
-from kernels.cuda import nvrtc
 from kernels.testing import new_output, poisoned_outputs  # noqa: F401 (poisoned_outputs: part of this module's API)
+from kernels.toolchain import nvrtc
 
 INT32_LIMIT = 2**31 - 1
 GRID_LIMITS = (2**31 - 1, 65535, 65535)

@@ -2,7 +2,7 @@
 GPU faces, compiled for sm_90 without a GPU; the logic behind `alexnet-cuda inspect`.
 
 - CUDA C: each .cu file named by kernels.cuda.compile_targets() is compiled once through NVRTC with
-  the face's own options and ptxas -v (kernels.cuda.nvrtc.compile_file), instantiating every
+  the face's own options and ptxas -v (kernels.toolchain.nvrtc.compile_file), instantiating every
   target's name expression; each target's numbers come from ptxas's report of its symbol.
 - Numba: each target of kernels.numba.compile_targets() is compiled to PTX through NVVM
   (kernels.numba.compile_ptx) and assembled by nvJitLink with -v (kernels.numba.compile_check).
@@ -123,7 +123,7 @@ def cuda_reports(op: str | None = None, with_ptx: bool = False, arch: str = ARCH
         return [], [f"cuda: kernels.cuda cannot be imported: {type(error).__name__}: {error}"]
     if not hasattr(face, "compile_targets"):
         return [], ["cuda: the face declares no compile targets yet (kernels.cuda.compile_targets)"]
-    from kernels.cuda.nvrtc import NvrtcError, compile_file
+    from kernels.toolchain.nvrtc import NvrtcError, compile_file
 
     targets = [t for t in face.compile_targets() if op is None or t.op == op]
     promoted = _promoted_cuda_kernels(face)
@@ -210,9 +210,9 @@ def _repository_root() -> str:
 
 def _numba_child(op: str | None, with_ptx: bool, arch: str) -> dict:
     """In a process with Numba's real CUDA target: compile, assemble and report every target."""
-    from kernels.cuda.nvrtc import parse_ptxas_report
     from kernels.numba import PROMOTED, compile_ptx, compile_targets
     from kernels.numba.compile_check import ptxas_log
+    from kernels.toolchain.nvrtc import parse_ptxas_report
 
     cc = (int(arch[3:-1]), int(arch[-1]))
     reports, done = [], {}

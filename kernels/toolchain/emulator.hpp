@@ -1,6 +1,6 @@
 // A CPU stand-in for the small part of CUDA C that the kernels in kernels/cuda/*.cu use, so that
 // g++ can compile those very sources and the tests can run them without a GPU
-// (kernels/cuda/emulator.py builds and drives it). Not a simulator of a GPU's timing or memory
+// (kernels/toolchain/emulator.py builds and drives it). Not a simulator of a GPU's timing or memory
 // model: it runs the kernel code, in order, with real barriers.
 //
 // - Every CUDA thread of a block is a fiber (ucontext) on one OS thread. A fiber runs until it

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SOURCE_DIR = Path(__file__).resolve().parent
+SOURCE_DIR = Path(__file__).resolve().parents[1] / "cuda"  # the CUDA C face's sources
 ARCHS = ("sm_80", "sm_90")  # A100 and H100/H200: what CI checks
 
 # The options every .cu of the face is compiled with, on a GPU through CuPy and here.
