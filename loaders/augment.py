@@ -1,4 +1,4 @@
-"""The paper's augmentation as a per-batch plan plus one affine map, applied in NumPy (kernels/augment.py)
+"""The paper's augmentation as a per-batch plan plus one affine map, applied in NumPy (kernels/reference/augment.py)
 and by the hand-written kernels of kernels/numba/augment.py and kernels/cuda/augment.cu on a GPU.
 
 Every output image o of a batch is a crop of one decoded uint8 square (R, R, 3):
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels.augment import augment_crop_reference
+from kernels.reference.augment import augment_crop_reference
 from kernels.reference.philox import philox4x32_10
 
 # ImageNet statistics on [0, 1] pixels (DESIGN.md).

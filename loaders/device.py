@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.augment import check_params
+from kernels.reference.augment import check_params
 from loaders.augment import SCALE, CropPlan
 
 BUFFERS = 2

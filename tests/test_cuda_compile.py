@@ -76,7 +76,7 @@ def test_versions_follow_the_shared_numbering():
 def test_importing_the_face_compiles_nothing_and_touches_no_device():
     """Imports are lazy: no backend (so no CuPy module, no context) until the first launch."""
     code = (
-        "import kernels.cuda as face, kernels.cuda._runtime as runtime; "
+        "import kernels.cuda as face, kernels.cuda.runtime as runtime; "
         "assert runtime._backend is None; assert face.compile_targets(); print('lazy')"
     )
     root = Path(__file__).resolve().parents[1]

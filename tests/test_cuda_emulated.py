@@ -16,7 +16,7 @@ import pytest
 
 import kernels.cuda as face
 from kernels import OPS, gradcheck, reference
-from kernels.cuda import _runtime
+from kernels.cuda import runtime
 from kernels.toolchain import emulator
 from tests.cuda_cases import TINY
 
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def backend():
     chosen = emulator.EmulatorBackend()
-    with _runtime.use_backend(chosen), _runtime.poisoned_outputs(), _runtime.checked_launches():
+    with runtime.use_backend(chosen), runtime.poisoned_outputs(), runtime.checked_launches():
         yield chosen
 
 
@@ -110,7 +110,7 @@ def test_a_write_past_the_end_is_caught(backend, tmp_path):
     source.write_text('extern "C" __global__ void overrun(float* y, int count) {\n'
                       "    const int e = blockIdx.x * blockDim.x + threadIdx.x;\n"
                       "    if (e <= count) y[e] = 1.0f;  // off by one\n}\n")
-    target = _runtime.CudaTarget("overrun", 1, "main", source, "overrun")
+    target = runtime.CudaTarget("overrun", 1, "main", source, "overrun")
     run = _function(backend, target, source)
     y = backend.empty((10,))
     with pytest.raises(emulator.EmulatorError, match="wrote outside an array"):
@@ -130,7 +130,7 @@ def test_a_missing_barrier_is_caught(backend, tmp_path):
     results = {}
     for barrier in ("__syncthreads();", ""):
         source.write_text(body.replace("BARRIER", barrier))
-        run = _function(backend, _runtime.CudaTarget("reverse", 1, "main", source, "reverse"), source)
+        run = _function(backend, runtime.CudaTarget("reverse", 1, "main", source, "reverse"), source)
         y = backend.empty((64,))
         run((1, 1, 1), (64, 1, 1), (backend.guarded(x), y))
         results[barrier] = y.copy()
@@ -144,7 +144,7 @@ def test_a_barrier_some_threads_skip_is_an_error(backend, tmp_path):
                       "    if (threadIdx.x < 16) return;\n"
                       "    __syncthreads();\n"
                       "    y[threadIdx.x] = 1.0f;\n}\n")
-    run = _function(backend, _runtime.CudaTarget("divergent", 1, "main", source, "divergent"), source)
+    run = _function(backend, runtime.CudaTarget("divergent", 1, "main", source, "divergent"), source)
     with pytest.raises(emulator.EmulatorError, match="barrier never completes"):
         run((1, 1, 1), (32, 1, 1), (backend.empty((32,)),))
 
@@ -154,7 +154,7 @@ def test_argument_kinds_are_checked(backend):
     scalar of the wrong kind."""
     x = backend.guarded(np.ones(8, dtype=np.float32))
     y = backend.empty((8,))
-    run = backend.function(face.elementwise.RELU_FORWARD[1])
+    run = backend.function(face.relu.RELU_FORWARD[1])
     with pytest.raises(emulator.EmulatorError, match="NumPy scalars"):
         run((1, 1, 1), (32, 1, 1), (x, y, 8))
     with pytest.raises(emulator.EmulatorError, match="do not match"):
@@ -164,7 +164,7 @@ def test_argument_kinds_are_checked(backend):
 def test_launch_errors_name_the_kernel(backend):
     x = backend.guarded(np.ones(8, dtype=np.float32))
     with pytest.raises(face.CudaKernelError, match=r"relu_forward_v1 \(relu_forward v1 main, relu\.cu\)"):
-        _runtime.launch(face.elementwise.RELU_FORWARD[1], (1,), (2048,), (x, x, np.int32(8)))
+        runtime.launch(face.relu.RELU_FORWARD[1], (1,), (2048,), (x, x, np.int32(8)))
 
 
 def _function(backend, target, source):

@@ -118,15 +118,15 @@ def test_loss_stays_on_the_device(face):
 def test_launch_failures_name_the_kernel(face):
     import cupy
 
-    from kernels.cuda import _runtime, elementwise, linear
+    from kernels.cuda import linear, relu, runtime
 
     x = cupy.ones((4, 4), dtype=cupy.float32)
     # Refused before the launch: more threads than a block can hold.
     with pytest.raises(face.CudaKernelError, match="relu_forward_v1"):
-        _runtime.launch(elementwise.RELU_FORWARD[1], (1,), (2048,), (x, x, np.int32(16)))
+        runtime.launch(relu.RELU_FORWARD[1], (1,), (2048,), (x, x, np.int32(16)))
     # Refused by the driver: the double-buffered GEMM is built for at most 256 threads a block.
     v4 = linear.FORWARD[4]
     with pytest.raises(face.CudaKernelError, match=r"linear_double_buffered<.*linear_forward v4"):
-        _runtime.launch(v4, (1, 1), (512,), (x, x, x[0], x, np.int32(4), np.int32(4), np.int32(4)))
+        runtime.launch(v4, (1, 1), (512,), (x, x, x[0], x, np.int32(4), np.int32(4), np.int32(4)))
     # The context is still usable afterwards.
     np.testing.assert_array_equal(cupy.asnumpy(face.relu_forward(x)), np.ones((4, 4), np.float32))

@@ -6,7 +6,7 @@ real GPU."""
 import numpy as np
 import pytest
 
-from kernels import augment as contract
+from kernels.reference import augment as contract
 from kernels.testing import assert_matches
 from loaders import augment
 
@@ -43,7 +43,7 @@ def test_numba_kernel_in_the_simulator_matches_numpy(case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_cuda_c_kernel_on_the_emulator_matches_numpy(case):
-    from kernels.cuda import _runtime
+    from kernels.cuda import runtime
     from kernels.cuda.augment import augment_crop
     from kernels.toolchain import emulator
 
@@ -51,7 +51,7 @@ def test_cuda_c_kernel_on_the_emulator_matches_numpy(case):
         pytest.skip("the CUDA C emulator needs g++")
     images, plan = _case(*CASES[case])
     backend = emulator.EmulatorBackend()
-    with _runtime.use_backend(backend), _runtime.poisoned_outputs(), _runtime.checked_launches():
+    with runtime.use_backend(backend), runtime.poisoned_outputs(), runtime.checked_launches():
         out = augment_crop(backend.guarded(images), backend.guarded(plan.params), backend.guarded(plan.scale),
                            backend.guarded(plan.bias), plan.size)
     assert_matches(out, augment.apply_plan(images, plan), "float32_elementwise")

@@ -68,7 +68,7 @@ def test_the_check_fails_on_a_kernel_that_the_simulator_runs():
         from kernels.numba.targets import kernel_target
 
         broken = kernel_target("norm", 1, norm_kernel, "void(float32[::1], float32[::1])")
-        mistyped = kernel_target("relu_forward", 1, face.elementwise.relu_forward_kernel,
+        mistyped = kernel_target("relu_forward", 1, face.relu.relu_forward_kernel,
                                  "void(float32[:, ::1], float32[::1])")  # a 2-D x where the kernel wants 1-D
         for target in (broken, mistyped):
             try:

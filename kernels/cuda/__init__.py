@@ -26,8 +26,8 @@ import cupy
 import numpy as np
 
 from kernels import OPS, gather_versions
-from kernels.cuda import augment, conv2d, elementwise, linear, loss, lrn, pool  # noqa: F401 (augment declares its kernel)
-from kernels.cuda._runtime import (
+from kernels.cuda import augment, conv2d, linear, lrn, maxpool, relu, softmax_xent  # noqa: F401 (augment declares its kernel)
+from kernels.cuda.runtime import (
     CudaKernelError,
     CudaTarget,
     checked_launches,
@@ -58,7 +58,7 @@ PROMOTED: dict[str, int] = {
 }
 
 
-VERSIONS = gather_versions((conv2d, linear, elementwise, lrn, pool, loss))
+VERSIONS = gather_versions((conv2d, linear, relu, lrn, maxpool, softmax_xent))
 
 conv2d_forward = VERSIONS["conv2d_forward"][PROMOTED["conv2d_forward"]]
 conv2d_backward = VERSIONS["conv2d_backward"][PROMOTED["conv2d_backward"]]

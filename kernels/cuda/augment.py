@@ -2,14 +2,14 @@
 
     augment_crop(images, params, scale, bias, size) -> out     v1 (the only version)
 
-kernels/augment.py states the formula, the arguments (device arrays here) and the launch geometry
+kernels/reference/augment.py states the formula, the arguments (device arrays here) and the launch geometry
 shared with the Numba face, and holds the NumPy reference.
 """
 
 from __future__ import annotations
 
-from kernels import augment
-from kernels.cuda._runtime import backend, declare, empty, i32, launch, require_int32_indexable
+from kernels.cuda.runtime import backend, declare, empty, i32, launch, require_int32_indexable
+from kernels.reference import augment
 
 AUGMENT = declare("augment", 1, "main", "augment.cu", "augment_crop_v1")
 

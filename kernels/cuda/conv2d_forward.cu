@@ -1,5 +1,5 @@
 // conv2d_forward: y[img, fo, oy, ox] = b[fo] + Σ_{ci, i, j} w[fo, ci, i, j] · x[img, g·C/G + ci,
-// oy·stride − pad + i, ox·stride − pad + j] with g = fo / (F/G) and zero padding (see conv.cuh).
+// oy·stride − pad + i, ox·stride − pad + j] with g = fo / (F/G) and zero padding (see conv2d.cuh).
 //
 // Versions (kernels/cuda/conv2d.py launches them; the CPU reference is kernels/reference/conv.py):
 //   v1 direct: one thread per output element, looping over its filter.
@@ -9,7 +9,7 @@
 //   v4 v3 + double-buffered shared memory, 16-byte loads of the weights where aligned,
 //      __launch_bounds__.
 
-#include "conv.cuh"
+#include "conv2d.cuh"
 
 // v1. Thread (blockIdx.x·blockDim.x + threadIdx.x) computes y element e of N·F·OH·OW (out).
 // Inputs: x (N, C, H, W), w (F, C/G, KH, KW), b (F,). Any 1-D grid that covers N·F·OH·OW.

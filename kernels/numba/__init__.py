@@ -28,7 +28,7 @@ NAME = "numba"
 
 # The modules that implement contract ops; each defines VERSIONS = {op: {version: launcher}}.
 _OP_MODULES: tuple[str, ...] = (
-    "conv_backward", "conv_forward", "dropout", "elementwise", "linear", "loss", "lrn", "pool",
+    "conv2d", "conv2d_forward", "dropout", "linear", "lrn", "maxpool", "relu", "softmax_xent",
 )
 
 PROMOTED: dict[str, int] = {

@@ -2,7 +2,7 @@
 
     augment_crop(images, params, scale, bias, size) -> out     v1 (the only version)
 
-kernels/augment.py states the formula, the arguments and the launch geometry shared with the CUDA C
+kernels/reference/augment.py states the formula, the arguments and the launch geometry shared with the CUDA C
 face, and holds the NumPy reference this kernel is tested against in the simulator.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from numba import cuda, float32, int64
 
-from kernels import augment
 from kernels.numba.runtime import empty, launch, xp
 from kernels.numba.targets import kernel_target
+from kernels.reference import augment
 
 
 @cuda.jit

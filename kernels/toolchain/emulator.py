@@ -1,14 +1,14 @@
 """Run the `cuda` face's own .cu sources on the CPU, for tests on machines without a GPU.
 
-A backend for kernels.cuda._runtime: each .cu file (headers inlined by nvrtc.load_source, the
+A backend for kernels.cuda.runtime: each .cu file (headers inlined by nvrtc.load_source, the
 same text the GPU compiles) is compiled by g++ together with emulator.hpp, a CPU stand-in for the
 CUDA C the kernels use (threads as fibers, real barriers and warp shuffles; see its header), into
 a shared library with one C entry per declared kernel. The launchers run unchanged: they see
 NumPy arrays instead of CuPy arrays and this backend instead of CuPy's.
 
-    from kernels.cuda import _runtime
+    from kernels.cuda import runtime
     from kernels.toolchain import emulator
-    with _runtime.use_backend(emulator.EmulatorBackend()):
+    with runtime.use_backend(emulator.EmulatorBackend()):
         y = kernels.cuda.VERSIONS["relu_forward"][2](x)     # x a float32 NumPy array
 
 What it adds to a plain comparison with the reference:
@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from kernels.contract import FLOAT32, ArraySpec
-from kernels.cuda import _runtime
+from kernels.cuda import runtime
 from kernels.testing import poison_value, poisoning
 from kernels.toolchain import nvrtc
 
@@ -151,7 +151,7 @@ def _marshal(target, args):
 
 
 class EmulatorBackend:
-    """kernels.cuda._runtime backend that runs the kernels on the CPU (see the module docstring)."""
+    """kernels.cuda.runtime backend that runs the kernels on the CPU (see the module docstring)."""
 
     name = "emulator"
 
@@ -207,7 +207,7 @@ class EmulatorBackend:
     def function(self, target):
         source = target.source
         if source not in self._libraries:
-            expressions = [t.name_expression for t in _runtime.targets_of(source)]
+            expressions = [t.name_expression for t in runtime.targets_of(source)]
             self._libraries[source] = (build(source, expressions), expressions)
         library, expressions = self._libraries[source]
         entry = getattr(library, f"emulated_launch_{expressions.index(target.name_expression)}")

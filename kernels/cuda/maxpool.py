@@ -2,7 +2,7 @@
 
 The backward kernel gathers, per input element, from the outputs whose window covers it; with the
 forward's kernel and stride the window is exact, else kernels.geometry.pool_gather_window takes a
-safe wider one. The Numba face does the same (kernels/numba/pool.py).
+safe wider one. The Numba face does the same (kernels/numba/maxpool.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 
 from kernels import geometry
 from kernels.contract import check_maxpool_backward, check_maxpool_forward
-from kernels.cuda._runtime import declare, empty, i32, launch, require_int32_indexable, spec
+from kernels.cuda.runtime import declare, empty, i32, launch, require_int32_indexable, spec
 
 FORWARD = declare("maxpool_forward", 1, "main", "maxpool.cu", "maxpool_forward_v1")
 BACKWARD = declare("maxpool_backward", 1, "main", "maxpool.cu", "maxpool_backward_v1")

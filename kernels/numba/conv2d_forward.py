@@ -4,7 +4,7 @@
     with g = f // FG, CG = C/G, FG = F/G, and x = 0 in the padding.
 
     v1  direct: one thread per output element walks its CG·KH·KW window (grid_1d over N·F·OH·OW).
-    v2  implicit GEMM (kernels/numba/conv_tiles.py): per group (grid z), y[g] = W[g]·cols[g] with
+    v2  implicit GEMM (kernels/numba/conv2d_operands.py): per group (grid z), y[g] = W[g]·cols[g] with
         M = FG filters, N = N·OH·OW positions, K = CG·KH·KW; 16 x 16 x 16 shared-memory tiles
         (CONV_TILES[2]), one output per thread. The weights are read once per block instead of
         once per output, and no im2col buffer is ever written to global memory.
@@ -20,7 +20,7 @@ from numba import cuda, float32
 
 from kernels.contract import check_conv2d_forward
 from kernels.geometry import CONV_TILES, conv_forward_gemm, grid_1d
-from kernels.numba.conv_tiles import stage_im2col, stage_matrix_rows
+from kernels.numba.conv2d_operands import stage_im2col, stage_matrix_rows
 from kernels.numba.runtime import SPEC, empty, launch
 from kernels.numba.targets import kernel_target
 from kernels.numba.tiles import accumulate_register_tile, clear, product_of_tiles

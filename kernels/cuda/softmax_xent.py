@@ -15,7 +15,7 @@ import numpy as np
 
 from kernels import geometry
 from kernels.contract import check_softmax_xent_backward, check_softmax_xent_forward
-from kernels.cuda._runtime import backend, declare, empty, i32, launch, require_int32_indexable, spec
+from kernels.cuda.runtime import backend, declare, empty, i32, launch, require_int32_indexable, spec
 
 SOURCE = "softmax_xent.cu"
 THREADS = geometry.REDUCE_THREADS

@@ -24,7 +24,7 @@ from kernels.contract import (
     dropout_threshold,
     split_u64,
 )
-from kernels.cuda._runtime import backend, declare, empty, f32, i32, launch, require_int32_indexable, spec, u32
+from kernels.cuda.runtime import backend, declare, empty, f32, i32, launch, require_int32_indexable, spec, u32
 
 VECTOR_BYTES = 16
 

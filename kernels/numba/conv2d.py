@@ -12,7 +12,8 @@ import numpy as np
 
 from kernels.contract import check_conv2d_backward
 from kernels.geometry import CONV_TILES, conv_data_gemm, conv_filter_gemm, grid_1d, grid_rows, split_k
-from kernels.numba import conv_data, conv_filter
+from kernels.numba import conv2d_backward as conv_filter
+from kernels.numba import conv2d_data as conv_data
 from kernels.numba.runtime import SPEC, empty, launch
 from kernels.numba.targets import kernel_target
 

@@ -7,7 +7,7 @@
         taps whose output lands on the stride grid and inside dy. Each dx element is written once,
         by one thread: no atomics, no race, a fixed order of additions.
     v2  implicit GEMM per group (grid z): dx[g] (CG, N·H·W) = Σ over K = FG·KH·KW taps of
-        w-taps (CG x K) times the dy gathered per tap (K x N·H·W, kernels/numba/conv_tiles.py), a 0
+        w-taps (CG x K) times the dy gathered per tap (K x N·H·W, kernels/numba/conv2d_operands.py), a 0
         where no output lands; 16 x 16 x 16 shared-memory tiles, one output per thread. With stride
         s only about 1/s² of the gathered dy is nonzero (conv1: 1/16), which the tiles still
         multiply: the price of a gather that needs no scatter and no atomics.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from numba import cuda, float32
 
 from kernels.geometry import CONV_TILES
-from kernels.numba.conv_tiles import stage_output_gradient_taps, stage_weight_taps
+from kernels.numba.conv2d_operands import stage_output_gradient_taps, stage_weight_taps
 from kernels.numba.tiles import accumulate_register_tile, clear, product_of_tiles
 
 TILED_M, TILED_N, TILED_K = CONV_TILES[2].block_m, CONV_TILES[2].block_n, CONV_TILES[2].block_k
