@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels.reference.augment import augment_crop_reference
+from kernels.reference.augment import augment_crop
 from kernels.reference.philox import philox4x32_10
 
 # ImageNet statistics on [0, 1] pixels (DESIGN.md).
@@ -167,4 +167,4 @@ def eval_plan(count: int, resize_size: int, input_size: int, ten_crop: bool = Fa
 
 def apply_plan(images: np.ndarray, plan: CropPlan, out: np.ndarray | None = None) -> np.ndarray:
     """The NumPy face of the augmentation: uint8 (B, R, R, 3) → float32 (n, 3, S, S), C-contiguous."""
-    return augment_crop_reference(images, plan.params, plan.scale, plan.bias, plan.size, out)
+    return augment_crop(images, plan.params, plan.scale, plan.bias, plan.size, out)

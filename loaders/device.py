@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.reference.augment import check_params
+from kernels.contract import check_augment_params
 from loaders.augment import SCALE, CropPlan
 
 BUFFERS = 2
@@ -71,7 +71,7 @@ class DeviceAugmenter:
         cupy = self.cupy
         count, outputs = len(images), len(plan)
         params = plan.params
-        check_params(params, count, self.resize_size, plan.size)
+        check_augment_params(params, count, self.resize_size, plan.size)
         buffers = self.buffers[self.turn]
         self.turn = (self.turn + 1) % BUFFERS
         if buffers.used:

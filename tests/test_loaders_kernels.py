@@ -6,7 +6,7 @@ real GPU."""
 import numpy as np
 import pytest
 
-from kernels.reference import augment as contract
+from kernels import contract
 from kernels.testing import assert_matches
 from loaders import augment
 
@@ -60,17 +60,17 @@ def test_cuda_c_kernel_on_the_emulator_matches_numpy(case):
 def test_argument_checks_name_the_problem():
     images, plan = _case(2, 9, 5)
     with pytest.raises(ValueError, match="params"):
-        contract.check_arguments(np, images, plan.params.astype(np.int64), plan.scale, plan.bias, 5)
+        contract.check_augment_crop(np, images, plan.params.astype(np.int64), plan.scale, plan.bias, 5)
     with pytest.raises(ValueError, match="C-contiguous"):
-        contract.check_arguments(np, images[:, ::2], plan.params, plan.scale, plan.bias, 3)
+        contract.check_augment_crop(np, images[:, ::2], plan.params, plan.scale, plan.bias, 3)
     with pytest.raises(ValueError, match="size"):
-        contract.check_arguments(np, images, plan.params, plan.scale, plan.bias, 10)
-    contract.check_params(plan.params, 2, 9, 5)
+        contract.check_augment_crop(np, images, plan.params, plan.scale, plan.bias, 10)
+    contract.check_augment_params(plan.params, 2, 9, 5)
     for column, value, message in ((0, 2, "source"), (1, 5, "corner"), (2, -1, "corner"), (3, 2, "flip")):
         params = plan.params.copy()
         params[0, column] = value
         with pytest.raises(ValueError, match=message):
-            contract.check_params(params, 2, 9, 5)
+            contract.check_augment_params(params, 2, 9, 5)
 
 
 def test_both_faces_list_the_kernel_for_the_compile_checks():

@@ -26,7 +26,7 @@ import cupy
 import numpy as np
 
 from kernels import OPS, gather_versions
-from kernels.cuda import augment, conv2d, linear, lrn, maxpool, relu, softmax_xent  # noqa: F401 (augment declares its kernel)
+from kernels.cuda import augment, conv2d, dropout, linear, lrn, maxpool, relu, sgd, softmax_xent  # noqa: F401 (augment declares its kernel)
 from kernels.cuda.runtime import (
     CudaKernelError,
     CudaTarget,
@@ -58,7 +58,7 @@ PROMOTED: dict[str, int] = {
 }
 
 
-VERSIONS = gather_versions((conv2d, linear, relu, lrn, maxpool, softmax_xent))
+VERSIONS = gather_versions((conv2d, dropout, linear, lrn, maxpool, relu, sgd, softmax_xent))
 
 conv2d_forward = VERSIONS["conv2d_forward"][PROMOTED["conv2d_forward"]]
 conv2d_backward = VERSIONS["conv2d_backward"][PROMOTED["conv2d_backward"]]

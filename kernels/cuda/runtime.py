@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from kernels.contract import FLOAT32, ArraySpec
+from kernels.geometry import grid_1d
 from kernels.testing import new_output, poisoned_outputs  # noqa: F401 (poisoned_outputs: part of this module's API)
 from kernels.toolchain import nvrtc
 
@@ -196,6 +197,20 @@ def launch(target: CudaTarget, grid, block, args) -> None:
 def _dims(dims) -> tuple[int, int, int]:
     dims = tuple(int(d) for d in dims)
     return (*dims, *(1,) * (3 - len(dims)))
+
+
+VECTOR_BYTES = 16  # a float4
+
+
+def launch_elementwise(version: int, targets, count: int, arrays, scalars=()) -> None:
+    """Launch an elementwise op's kernel over `count` elements: v1 a thread per element; v2 a thread
+    per four elements (float4 loads and stores) when every array is 16-byte aligned, else v1, which
+    gives the same result. targets: {version: CudaTarget}; the kernels take (*arrays, *scalars, count)."""
+    pointer = backend().pointer
+    if version == 2 and all(pointer(a) % VECTOR_BYTES == 0 for a in arrays):
+        launch(targets[2], *grid_1d(max(count // 4, 1)), (*arrays, *scalars, i32(count)))
+    else:
+        launch(targets[1], *grid_1d(count), (*arrays, *scalars, i32(count)))
 
 
 def require_int32_indexable(**arrays) -> None:

@@ -1,4 +1,4 @@
-"""ReLU and the SGD update: one thread per element, the simplest kernels of the face.
+"""ReLU: one thread per element, the simplest kernels of the face.
 
     v1  one thread per element of the flattened array (grid_1d), a bounds check for the last block.
 
@@ -7,9 +7,7 @@ Arrays of any rank reach the kernels flattened: a C-contiguous array and its 1-D
 
 from __future__ import annotations
 
-import numpy as np
-
-from kernels.contract import check_elementwise, check_sgd_update
+from kernels.contract import check_elementwise
 from kernels.geometry import grid_1d
 from kernels.numba.compiler import cuda, float32
 from kernels.numba.runtime import SPEC, empty, launch
@@ -41,23 +39,6 @@ def relu_backward_kernel(dy, y, dx):
         dx[i] = dy[i] if y[i] > float32(0.0) else float32(0.0)
 
 
-@cuda.jit
-def sgd_update_kernel(w, grad, velocity, lr, momentum, decay_lr):
-    """In place, in the reference's order of roundings:
-        v ← momentum·v;  v ← v − (weight_decay·lr)·w;  v ← v − lr·grad;  w ← w + v.
-
-    w (count,) in/out, grad (count,), velocity (count,) in/out; decay_lr = weight_decay·lr, rounded
-    to float32 once on the host as the reference rounds it. Thread i covers element i.
-    """
-    i = cuda.grid(1)
-    if i < w.size:
-        v = velocity[i] * momentum
-        v = v - decay_lr * w[i]
-        v = v - lr * grad[i]
-        velocity[i] = v
-        w[i] = w[i] + v
-
-
 def relu_forward_v1(x):
     check_elementwise(SPEC, [("x", x)])
     y = empty(x.shape)
@@ -74,23 +55,12 @@ def relu_backward_v1(dy, y):
     return dx
 
 
-def sgd_update_v1(w, grad, velocity, lr, momentum=0.9, weight_decay=5e-4):
-    lr, momentum, weight_decay = check_sgd_update(SPEC, w, grad, velocity, lr, momentum, weight_decay)
-    grid, block = grid_1d(w.size)
-    launch(
-        sgd_update_kernel, grid, block, w.reshape(-1), grad.reshape(-1), velocity.reshape(-1),
-        np.float32(lr), np.float32(momentum), np.float32(weight_decay * lr),
-    )
-
-
 VERSIONS = {
     "relu_forward": {1: relu_forward_v1},
     "relu_backward": {1: relu_backward_v1},
-    "sgd_update": {1: sgd_update_v1},
 }
 
 COMPILE_TARGETS = [
     kernel_target("relu_forward", 1, relu_forward_kernel, f"void({FLAT}, {FLAT})"),
     kernel_target("relu_backward", 1, relu_backward_kernel, f"void({FLAT}, {FLAT}, {FLAT})"),
-    kernel_target("sgd_update", 1, sgd_update_kernel, f"void({FLAT}, {FLAT}, {FLAT}, float32, float32, float32)"),
 ]
