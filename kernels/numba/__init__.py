@@ -28,7 +28,7 @@ NAME = "numba"
 
 # The modules that implement contract ops; each defines VERSIONS = {op: {version: launcher}}.
 _OP_MODULES: tuple[str, ...] = (
-    "conv2d", "conv2d_forward", "dropout", "linear", "lrn", "maxpool", "relu", "sgd", "softmax_xent",
+    "conv2d", "dropout", "linear", "lrn", "maxpool", "relu", "sgd", "softmax_xent",
 )
 
 PROMOTED: dict[str, int] = {

@@ -1,40 +1,85 @@
-"""Convolution backward, filter and bias gradients: dw from dy and x, db from dy.
+"""Convolution backward kernels: dx from dy and w, dw from dy and x, db from dy.
 
+    dx[n, c, h, w] = Σ_{f in c's group, i, j} w[f, c − g·CG, i, j]·dy[n, f, oh, ow]
+                     over the taps (i, j) with oh·s − pad + i = h and ow·s − pad + j = w, 0 <= oh < OH, 0 <= ow < OW
     dw[f, c, i, j] = Σ_{n, oh, ow} dy[n, f, oh, ow]·x[n, g·CG + c, oh·s − pad + i, ow·s − pad + j]
     db[f]          = Σ_{n, oh, ow} dy[n, f, oh, ow]
 
-    v1  dw direct: one thread per weight sums over all N·OH·OW positions.
-    v2  dw as implicit GEMM per group: dw[g] (FG, CG·KH·KW) = dY[g] (FG, P)·cols[g]ᵀ (P, CG·KH·KW),
-        P = N·OH·OW, 16 x 16 x 16 shared-memory tiles. The reduction over P is long (conv1 at batch 128:
-        387,200) while the output is small (96 x 363), too few tiles to fill the GPU, so P is split
-        across blocks (split-K, geometry.split_k): block z = g·splits + s reduces its chunk of P and
-        writes its partial tile to partial[s]; sum_partials_kernel then adds the splits in order
-        s = 0, 1, ... for each weight. No atomics: the sum is the same bit for bit in every run.
-        With a single split the GEMM writes dw directly and the second kernel is skipped.
+    v1  direct: dx gathered per input element (each thread visits every (f, i, j) of its group and
+        keeps the taps whose output lands on the stride grid and inside dy: each dx element is
+        written once, by one thread, so no atomics and a fixed order of additions); dw one thread
+        per weight summing over all N·OH·OW positions.
+    v2  dx and dw as implicit GEMMs per group (kernels/numba/gemm.py with the operands of
+        conv2d_operands.py), 16 x 16 x 16 shared-memory tiles:
+        dx[g] (CG, N·H·W) = Σ over K = FG·KH·KW taps of w-taps (CG x K) times the dy gathered per tap
+        (K x N·H·W), a 0 where no output lands. With stride s only about 1/s² of the gathered dy is
+        nonzero (conv1: 1/16), which the tiles still multiply: the price of a gather that needs no
+        scatter and no atomics.
+        dw[g] (FG, CG·KH·KW) = dY[g] (FG, P)·cols[g]ᵀ (P, CG·KH·KW), P = N·OH·OW. The reduction over P
+        is long (conv1 at batch 128: 387,200) while the output is small (96 x 363), too few tiles to
+        fill the GPU, so P is split across blocks (split-K, geometry.split_k): block z = g·splits + s
+        reduces its chunk of P and writes its partial tile to partial[s]; sum_partials_kernel then
+        adds the splits in order s = 0, 1, ... for each weight. No atomics: the sum is the same bit
+        for bit in every run. With a single split the GEMM writes dw directly and the second kernel
+        is skipped.
     v3  + 4 x 4 register tiles in 64 x 64 block tiles. Promoted.
     db  every version: one block per filter, threads striding over N·OH·OW, then a shared-memory tree
         (kernels/numba/reduce.py).
+
+The launchers are in kernels/numba/conv2d.py.
 """
 
 from __future__ import annotations
 
 from kernels.geometry import CONV_TILES, REDUCE_THREADS
 from kernels.numba.compiler import cuda, float32
-from kernels.numba.conv2d_operands import stage_im2col_transposed, stage_output_gradient_rows
+from kernels.numba.conv2d_operands import (
+    filter_columns_at,
+    output_gradient_rows_at,
+    output_gradient_taps_at,
+    store_data,
+    store_filter_partial,
+    weight_taps_at,
+)
+from kernels.numba.gemm import named_kernel, tile_shapes, tiled_product
 from kernels.numba.reduce import block_reduce
-from kernels.numba.tiles import accumulate_register_tile, clear, product_of_tiles
-
-TILED_M, TILED_N, TILED_K = CONV_TILES[2].block_m, CONV_TILES[2].block_n, CONV_TILES[2].block_k
-REGISTER_M, REGISTER_N, REGISTER_K = CONV_TILES[3].block_m, CONV_TILES[3].block_n, CONV_TILES[3].block_k
-THREAD_M, THREAD_N = CONV_TILES[3].thread_m, CONV_TILES[3].thread_n
-REGISTER_ROWS, REGISTER_COLS = REGISTER_M // THREAD_M, REGISTER_N // THREAD_N
 
 NCHW = "float32[:, :, :, ::1]"
 PLANES = "float32[:, :, ::1]"
 DIRECT_SIGNATURE = f"void({NCHW}, {NCHW}, {NCHW}, int32, int32, int32)"
-GEMM_SIGNATURE = f"void({NCHW}, {PLANES}, {PLANES}, int32, int32, int32, int32, int32, int32, int32, int32)"
+DATA_GEMM_SIGNATURE = f"void({NCHW}, float32[:, :, ::1], {NCHW}, int32, int32, int32, int32, int32)"
+FILTER_GEMM_SIGNATURE = f"void({NCHW}, {PLANES}, {PLANES}, int32, int32, int32, int32, int32, int32, int32, int32)"
 SUM_PARTIALS_SIGNATURE = f"void({PLANES}, float32[:, ::1])"
 BIAS_SIGNATURE = f"void({PLANES}, float32[::1])"
+
+
+@cuda.jit
+def conv_data_direct_kernel(dy, w, dx, stride, pad, groups):
+    """dy (N, F, OH, OW), w (F, CG, KH, KW); dx (N, C, H, W) out. Thread t covers dx element t."""
+    t = cuda.grid(1)
+    n_images, channels, height, width = dx.shape
+    if t >= n_images * channels * height * width:
+        return
+    col = t % width
+    h = (t // width) % height
+    c = (t // (width * height)) % channels
+    n = t // (width * height * channels)
+    filters, channels_per_group, kh, kw = w.shape
+    out_h, out_w = dy.shape[2], dy.shape[3]
+    filters_per_group = filters // groups
+    g = c // channels_per_group
+    c_in_group = c - g * channels_per_group
+    total = float32(0.0)
+    for f in range(g * filters_per_group, (g + 1) * filters_per_group):
+        for i in range(kh):
+            th = h + pad - i
+            if th >= 0 and th % stride == 0 and th // stride < out_h:
+                oh = th // stride
+                for j in range(kw):
+                    tw = col + pad - j
+                    if tw >= 0 and tw % stride == 0 and tw // stride < out_w:
+                        total += w[f, c_in_group, i, j] * dy[n, f, oh, tw // stride]
+    dx[n, c, h, col] = total
 
 
 @cuda.jit
@@ -62,82 +107,67 @@ def conv_filter_direct_kernel(dy, x, dw, stride, pad, groups):
     dw[f, c, i, j] = total
 
 
-@cuda.jit
-def conv_filter_tiled_kernel(x, dy_planes, partial, kh, kw, out_w, stride, pad, groups, splits, chunk):
-    """x (N, C, H, W), dy_planes (N, F, OH·OW) = dy viewed by planes; partial (splits, F, CG·KH·KW) out.
+def _data_kernel(version: int, name: str):
+    """The v2 or v3 dx kernel: the tiled product of kernels/numba/gemm.py at CONV_TILES[version]."""
+    tile = CONV_TILES[version]
+    block_m, block_n = tile.block_m, tile.block_n
+    a_shape, b_shape = tile_shapes(tile)
+    product = tiled_product(tile, weight_taps_at, output_gradient_taps_at, store_data)
 
-    Block (bx, by, z), z = g·splits + s, covers filters g·FG + by·16 .., weight columns bx·16 .. and
-    positions [s·chunk, min((s + 1)·chunk, P)); thread t covers (filter, column) = (t // 16, t % 16).
-    """
-    a_tile = cuda.shared.array((TILED_K, TILED_M), float32)
-    b_tile = cuda.shared.array((TILED_K, TILED_N), float32)
-    g = cuda.blockIdx.z // splits
-    split = cuda.blockIdx.z % splits
-    filters_per_group = dy_planes.shape[1] // groups
-    channels_per_group = x.shape[1] // groups
-    columns = channels_per_group * kh * kw
-    out_h = dy_planes.shape[2] // out_w
-    p_begin = split * chunk
-    p_end = min(p_begin + chunk, dy_planes.shape[0] * dy_planes.shape[2])
-    row0 = cuda.blockIdx.y * TILED_M
-    col0 = cuda.blockIdx.x * TILED_N
-    row = cuda.threadIdx.x // TILED_N
-    col = cuda.threadIdx.x % TILED_N
-    total = float32(0.0)
-    for p0 in range(p_begin, p_end, TILED_K):
-        stage_output_gradient_rows(dy_planes, a_tile, g * filters_per_group, row0, p0, filters_per_group, p_end)
-        stage_im2col_transposed(x, b_tile, g * channels_per_group, p0, col0, p_end, columns, kh, kw, out_h, out_w,
-                                stride, pad)
-        cuda.syncthreads()  # both tiles are complete before any thread multiplies them
-        total += product_of_tiles(a_tile, b_tile, row, col)
-        cuda.syncthreads()  # every thread is done reading the tiles before the next step overwrites them
-    m = row0 + row
-    column = col0 + col
-    if m < filters_per_group and column < columns:
-        partial[split, g * filters_per_group + m, column] = total
+    def kernel(dy, w_taps, dx, kh, kw, stride, pad, groups):
+        """dy (N, F, OH, OW), w_taps (F, CG, KH·KW) = w viewed by taps; dx (N, C, H, W) out.
+
+        Block (bx, by, g) covers channels g·CG + by·block_m .. and input positions bx·block_n .. of
+        group g (position q = (n·H + h)·W + w).
+        """
+        a_tile = cuda.shared.array(a_shape, float32)
+        b_tile = cuda.shared.array(b_shape, float32)
+        g = cuda.blockIdx.z
+        n_images, channels, height, width = dx.shape
+        filters_per_group = dy.shape[1] // groups
+        channels_per_group = channels // groups
+        f0 = g * filters_per_group
+        taps = (dy, f0, kh, kw, height, width, stride, pad)
+        product(a_tile, b_tile, (w_taps, f0), True, taps, False, (dx, g * channels_per_group), channels_per_group,
+                n_images * height * width, 0, filters_per_group * kh * kw, cuda.blockIdx.y * block_m,
+                cuda.blockIdx.x * block_n)
+
+    return named_kernel(kernel, name)
 
 
-@cuda.jit
-def conv_filter_register_kernel(x, dy_planes, partial, kh, kw, out_w, stride, pad, groups, splits, chunk):
-    """As conv_filter_tiled_kernel with 64 x 64 tiles and a 4 x 4 register tile per thread.
+def _filter_kernel(version: int, name: str):
+    """The v2 or v3 split-K dw kernel: the tiled product of kernels/numba/gemm.py at CONV_TILES[version]."""
+    tile = CONV_TILES[version]
+    block_m, block_n = tile.block_m, tile.block_n
+    a_shape, b_shape = tile_shapes(tile)
+    product = tiled_product(tile, output_gradient_rows_at, filter_columns_at, store_filter_partial)
 
-    Thread t, at (ty, tx) = (t // 16, t % 16), covers filters ty + 16i and columns tx + 16j of the tile.
-    """
-    a_tile = cuda.shared.array((REGISTER_K, REGISTER_M), float32)
-    b_tile = cuda.shared.array((REGISTER_K, REGISTER_N), float32)
-    acc = cuda.local.array((THREAD_M, THREAD_N), float32)
-    a_values = cuda.local.array(THREAD_M, float32)
-    b_values = cuda.local.array(THREAD_N, float32)
-    g = cuda.blockIdx.z // splits
-    split = cuda.blockIdx.z % splits
-    filters_per_group = dy_planes.shape[1] // groups
-    channels_per_group = x.shape[1] // groups
-    columns = channels_per_group * kh * kw
-    out_h = dy_planes.shape[2] // out_w
-    p_begin = split * chunk
-    p_end = min(p_begin + chunk, dy_planes.shape[0] * dy_planes.shape[2])
-    row0 = cuda.blockIdx.y * REGISTER_M
-    col0 = cuda.blockIdx.x * REGISTER_N
-    ty = cuda.threadIdx.x // REGISTER_COLS
-    tx = cuda.threadIdx.x % REGISTER_COLS
-    active = row0 + ty < filters_per_group and col0 + tx < columns
-    clear(acc)
-    for p0 in range(p_begin, p_end, REGISTER_K):
-        stage_output_gradient_rows(dy_planes, a_tile, g * filters_per_group, row0, p0, filters_per_group, p_end)
-        stage_im2col_transposed(x, b_tile, g * channels_per_group, p0, col0, p_end, columns, kh, kw, out_h, out_w,
-                                stride, pad)
-        cuda.syncthreads()  # both tiles are complete before any thread multiplies them
-        if active:
-            accumulate_register_tile(a_tile, b_tile, acc, a_values, b_values, ty, tx)
-        cuda.syncthreads()  # every thread is done reading the tiles before the next step overwrites them
-    for i in range(THREAD_M):
-        m = row0 + ty + i * REGISTER_ROWS
-        if m < filters_per_group:
-            f = g * filters_per_group + m
-            for j in range(THREAD_N):
-                column = col0 + tx + j * REGISTER_COLS
-                if column < columns:
-                    partial[split, f, column] = acc[i, j]
+    def kernel(x, dy_planes, partial, kh, kw, out_w, stride, pad, groups, splits, chunk):
+        """x (N, C, H, W), dy_planes (N, F, OH·OW) = dy viewed by planes; partial (splits, F, CG·KH·KW) out.
+
+        Block (bx, by, z), z = g·splits + s, covers filters g·FG + by·block_m .., weight columns
+        bx·block_n .. and positions [s·chunk, min((s + 1)·chunk, P)).
+        """
+        a_tile = cuda.shared.array(a_shape, float32)
+        b_tile = cuda.shared.array(b_shape, float32)
+        g = cuda.blockIdx.z // splits
+        split = cuda.blockIdx.z % splits
+        filters_per_group = dy_planes.shape[1] // groups
+        channels_per_group = x.shape[1] // groups
+        f0 = g * filters_per_group
+        p_begin = split * chunk
+        p_end = min(p_begin + chunk, dy_planes.shape[0] * dy_planes.shape[2])
+        columns = (x, g * channels_per_group, kh, kw, dy_planes.shape[2] // out_w, out_w, stride, pad)
+        product(a_tile, b_tile, (dy_planes, f0), True, columns, True, (partial, split, f0), filters_per_group,
+                channels_per_group * kh * kw, p_begin, p_end, cuda.blockIdx.y * block_m, cuda.blockIdx.x * block_n)
+
+    return named_kernel(kernel, name)
+
+
+conv_data_tiled_kernel = _data_kernel(2, "conv_data_tiled_kernel")
+conv_data_register_kernel = _data_kernel(3, "conv_data_register_kernel")
+conv_filter_tiled_kernel = _filter_kernel(2, "conv_filter_tiled_kernel")
+conv_filter_register_kernel = _filter_kernel(3, "conv_filter_register_kernel")
 
 
 @cuda.jit

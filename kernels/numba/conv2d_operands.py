@@ -1,4 +1,4 @@
-"""Staging of convolution operands into shared-memory tiles: the "implicit" in implicit GEMM.
+"""The operands of the convolution's implicit GEMMs: the "implicit" in implicit GEMM.
 
 For group g, with CG = C/G input channels and FG = F/G filters per group, the three products are
 (kernels/geometry.py: conv_forward_gemm, conv_data_gemm, conv_filter_gemm):
@@ -11,33 +11,17 @@ where P = N·OH·OW output positions and
     taps_w(c, k) = w[g·FG + f, c, i, j] and taps_dy(k, q) = dy[n, g·FG + f, oh, ow] for the output
     (oh, ow) whose window puts tap (i, j) on input q = (n·H + h)·W + w (0 if none does), k = (f·KH + i)·KW + j.
 cols has CG·KH·KW·P elements (for AlexNet's conv1 at batch 128, 363 x 387,200 floats = 562 MB) and
-is never stored: each stager below computes the elements of its tile from x, dy or w directly.
+is never stored: each operand below computes the element the tiled product asks for from x, dy or
+w directly.
 
-Every stager is called by every thread of the block (each thread fills elements t, t + blockDim.x,
-... of the tile) and writes 0 outside the operand, so the tile product needs no bounds checks.
-Neighbouring threads take neighbouring positions (ow or w), so their global reads are neighbours
-in memory (stride apart in x for a strided convolution).
+Each operand is a device function at(args, mn, k) for kernels.numba.gemm.tiled_product (A indexed
+(m, k), B indexed (n, k)), and each epilogue store(args, m, n, value) writes one result; `args` is
+the tuple the kernel packs for it. Indices arrive in range: the product stages 0 outside the matrix.
 """
 
 from __future__ import annotations
 
 from kernels.numba.compiler import cuda, float32
-
-
-@cuda.jit(device=True)
-def stage_matrix_rows(matrix, tile, row_offset, row0, k0, rows, depth_total):
-    """tile[kk, ii] = matrix[row_offset + row0 + ii, k0 + kk] for row0 + ii < rows and k0 + kk < depth_total.
-
-    matrix is row-major with K contiguous (the weights viewed as (F, CG·KH·KW)); neighbouring threads
-    take neighbouring kk.
-    """
-    depth, width = tile.shape
-    for e in range(cuda.threadIdx.x, depth * width, cuda.blockDim.x):
-        ii = e // depth
-        kk = e % depth
-        row = row0 + ii
-        k = k0 + kk
-        tile[kk, ii] = matrix[row_offset + row, k] if row < rows and k < depth_total else float32(0.0)
 
 
 @cuda.jit(device=True)
@@ -57,67 +41,57 @@ def im2col_value(x, c0, k, p, kh, kw, out_h, out_w, stride, pad):
 
 
 @cuda.jit(device=True)
-def stage_im2col(x, tile, c0, k0, p0, depth_total, positions, kh, kw, out_h, out_w, stride, pad):
-    """tile[kk, jj] = cols(k0 + kk, p0 + jj): the B operand of the forward product (K x P)."""
-    depth, width = tile.shape
-    for e in range(cuda.threadIdx.x, depth * width, cuda.blockDim.x):
-        kk = e // width
-        jj = e % width
-        k = k0 + kk
-        p = p0 + jj
-        value = float32(0.0)
-        if k < depth_total and p < positions:
-            value = im2col_value(x, c0, k, p, kh, kw, out_h, out_w, stride, pad)
-        tile[kk, jj] = value
+def filter_rows_at(args, f, k):
+    """Forward A (mn = filter f of the group, k = tap): (w_rows, f0), w viewed as (F, CG·KH·KW)."""
+    w_rows, f0 = args
+    return w_rows[f0 + f, k]
 
 
 @cuda.jit(device=True)
-def stage_im2col_transposed(x, tile, c0, p0, col0, positions, columns, kh, kw, out_h, out_w, stride, pad):
-    """tile[kk, jj] = cols(col0 + jj, p0 + kk): the B operand of the filter product (P x CG·KH·KW)."""
-    depth, width = tile.shape
-    for e in range(cuda.threadIdx.x, depth * width, cuda.blockDim.x):
-        jj = e // depth
-        kk = e % depth
-        p = p0 + kk
-        col = col0 + jj
-        value = float32(0.0)
-        if p < positions and col < columns:
-            value = im2col_value(x, c0, col, p, kh, kw, out_h, out_w, stride, pad)
-        tile[kk, jj] = value
+def forward_columns_at(args, p, k):
+    """Forward B (mn = output position p, k = tap): cols(k, p); args (x, c0, KH, KW, OH, OW, stride, pad)."""
+    x, c0, kh, kw, out_h, out_w, stride, pad = args
+    return im2col_value(x, c0, k, p, kh, kw, out_h, out_w, stride, pad)
 
 
 @cuda.jit(device=True)
-def stage_output_gradient_rows(dy, tile, f0, row0, p0, rows, p_end):
-    """tile[kk, ii] = dY[g](row0 + ii, p0 + kk) = dy[n, f0 + row0 + ii, oh, ow] for p = p0 + kk < p_end:
-    the A operand of the filter product (FG x P), dy viewed as (N, F, OH·OW)."""
-    depth, width = tile.shape
-    plane = dy.shape[2]
-    for e in range(cuda.threadIdx.x, depth * width, cuda.blockDim.x):
-        ii = e // depth
-        kk = e % depth
-        row = row0 + ii
-        p = p0 + kk
-        value = float32(0.0)
-        if row < rows and p < p_end:
-            value = dy[p // plane, f0 + row, p % plane]
-        tile[kk, ii] = value
+def store_forward(args, f, p, value):
+    """y[n, f0 + f, oh, ow] = value + b[f0 + f] for position p; args (y, b, f0)."""
+    y, b, f0 = args
+    out_h, out_w = y.shape[2], y.shape[3]
+    y[p // (out_h * out_w), f0 + f, (p // out_w) % out_h, p % out_w] = value + b[f0 + f]
 
 
 @cuda.jit(device=True)
-def stage_weight_taps(w, tile, f0, row0, k0, rows, depth_total):
-    """tile[kk, ii] = w[f0 + f, row0 + ii, r] with k0 + kk = f·KH·KW + r: the A operand of the data
-    product (CG x FG·KH·KW), w viewed as (F, CG, KH·KW)."""
-    depth, width = tile.shape
-    taps = w.shape[2]
-    for e in range(cuda.threadIdx.x, depth * width, cuda.blockDim.x):
-        ii = e // depth
-        kk = e % depth
-        row = row0 + ii
-        k = k0 + kk
-        value = float32(0.0)
-        if row < rows and k < depth_total:
-            value = w[f0 + k // taps, row, k % taps]
-        tile[kk, ii] = value
+def output_gradient_rows_at(args, f, p):
+    """Filter-gradient A (mn = filter f of the group, k = position p): dy[n, f0 + f, oh, ow];
+    args (dy_planes, f0), dy viewed as (N, F, OH·OW)."""
+    dy_planes, f0 = args
+    plane = dy_planes.shape[2]
+    return dy_planes[p // plane, f0 + f, p % plane]
+
+
+@cuda.jit(device=True)
+def filter_columns_at(args, col, p):
+    """Filter-gradient B (mn = weight column col, k = position p): cols(col, p); args as forward_columns_at."""
+    x, c0, kh, kw, out_h, out_w, stride, pad = args
+    return im2col_value(x, c0, col, p, kh, kw, out_h, out_w, stride, pad)
+
+
+@cuda.jit(device=True)
+def store_filter_partial(args, f, col, value):
+    """partial[split, f0 + f, col] = value: this split's share of dw; args (partial, split, f0)."""
+    partial, split, f0 = args
+    partial[split, f0 + f, col] = value
+
+
+@cuda.jit(device=True)
+def weight_taps_at(args, c, k):
+    """Data-gradient A (mn = channel c of the group, k = (f·KH + i)·KW + j): w[f0 + f, c, i, j];
+    args (w_taps, f0), w viewed as (F, CG, KH·KW)."""
+    w_taps, f0 = args
+    taps = w_taps.shape[2]
+    return w_taps[f0 + k // taps, c, k % taps]
 
 
 @cuda.jit(device=True)
@@ -136,23 +110,23 @@ def output_gradient_at_tap(dy, f, n, h, w, i, j, stride, pad):
 
 
 @cuda.jit(device=True)
-def stage_output_gradient_taps(dy, tile, f0, k0, q0, depth_total, inputs, kh, kw, height, width, stride, pad):
-    """tile[kk, jj] = dy at the output that tap (i, j) of filter f0 + f puts on input q0 + jj, with
-    k0 + kk = (f·KH + i)·KW + j and input q = (n·H + h)·W + w: the B operand of the data product,
-    0 where no output's window puts that tap on that input (padding, or off the stride grid)."""
-    depth, tile_width = tile.shape
-    for e in range(cuda.threadIdx.x, depth * tile_width, cuda.blockDim.x):
-        kk = e // tile_width
-        jj = e % tile_width
-        k = k0 + kk
-        q = q0 + jj
-        value = float32(0.0)
-        if k < depth_total and q < inputs:
-            j = k % kw
-            i = (k // kw) % kh
-            f = k // (kw * kh)
-            w = q % width
-            h = (q // width) % height
-            n = q // (width * height)
-            value = output_gradient_at_tap(dy, f0 + f, n, h, w, i, j, stride, pad)
-        tile[kk, jj] = value
+def output_gradient_taps_at(args, q, k):
+    """Data-gradient B (mn = input position q = (n·H + h)·W + w, k = (f·KH + i)·KW + j): dy at the
+    output that tap (i, j) of filter f0 + f puts on input q, 0 where none does (padding, or off the
+    stride grid); args (dy, f0, KH, KW, H, W, stride, pad)."""
+    dy, f0, kh, kw, height, width, stride, pad = args
+    j = k % kw
+    i = (k // kw) % kh
+    f = k // (kw * kh)
+    w = q % width
+    h = (q // width) % height
+    n = q // (width * height)
+    return output_gradient_at_tap(dy, f0 + f, n, h, w, i, j, stride, pad)
+
+
+@cuda.jit(device=True)
+def store_data(args, c, q, value):
+    """dx[n, c0 + c, h, w] = value for input position q; args (dx, c0)."""
+    dx, c0 = args
+    height, width = dx.shape[2], dx.shape[3]
+    dx[q // (width * height), c0 + c, (q // width) % height, q % width] = value
