@@ -40,6 +40,14 @@ def gather_versions(modules) -> dict[str, dict[int, object]]:
     return {op: dict(sorted(launchers.items())) for op, launchers in sorted(versions.items())}
 
 
+def promoted_functions(versions: dict[str, dict[int, object]], promoted: dict[str, int]) -> dict[str, object]:
+    """What a GPU face exports under each op's name: the launcher of the version `promoted` names."""
+    missing = [op for op in OPS if op not in promoted or promoted[op] not in versions.get(op, {})]
+    if missing:
+        raise ValueError(f"no promoted version among the declared ones for: {', '.join(missing)}")
+    return {op: versions[op][promoted[op]] for op in OPS}
+
+
 class FaceUnavailable(RuntimeError):
     """A face that this machine cannot run was asked for (say, `cuda` without a GPU)."""
 

@@ -86,7 +86,7 @@ def test_importing_the_face_compiles_nothing_and_touches_no_device():
 
 def test_resource_report_pairs_targets_with_their_kernels():
     promoted = [t for t in face.promoted_targets() if t.op == "softmax_xent_forward"]
-    report = face.resource_report("sm_90", only=promoted)
+    report = nvrtc.resource_report(face.compile_targets(), "sm_90", only=promoted)
     assert [t for t, _ in report] == promoted
     shared = {t.name_expression: r.shared_memory_bytes for t, r in report}
     assert shared["softmax_xent_mean<256>"] == 256 * 8  # one double per thread

@@ -12,8 +12,7 @@ from __future__ import annotations
 from kernels.contract import check_augment_crop
 from kernels.geometry import augment_grid
 from kernels.numba.compiler import cuda, float32, int64
-from kernels.numba.runtime import empty, launch, xp
-from kernels.numba.targets import kernel_target
+from kernels.numba.runtime import declare, empty, launch, xp
 
 
 @cuda.jit
@@ -50,7 +49,5 @@ def augment_crop_v1(images, params, scale, bias, size: int):
 augment_crop = augment_crop_v1
 VERSIONS = {"augment": {1: augment_crop_v1}}
 
-COMPILE_TARGETS = [
-    kernel_target("augment", 1, augment_crop_kernel,
-                  "void(uint8[:, :, :, ::1], int32[:, ::1], float32[::1], float32[:, ::1], float32[:, :, :, ::1])"),
-]
+declare("augment", 1, augment_crop_kernel,
+        "void(uint8[:, :, :, ::1], int32[:, ::1], float32[::1], float32[:, ::1], float32[:, :, :, ::1])")

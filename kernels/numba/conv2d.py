@@ -23,8 +23,7 @@ from kernels.geometry import (
 )
 from kernels.numba import conv2d_backward as backward
 from kernels.numba import conv2d_forward as forward
-from kernels.numba.runtime import SPEC, empty, launch
-from kernels.numba.targets import kernel_target
+from kernels.numba.runtime import SPEC, declare, empty, launch
 
 FORWARD_GEMM = {2: forward.conv_forward_tiled_kernel, 3: forward.conv_forward_register_kernel}
 DATA_GEMM = {2: backward.conv_data_tiled_kernel, 3: backward.conv_data_register_kernel}
@@ -111,19 +110,14 @@ VERSIONS = {
     "conv2d_backward": {1: conv2d_backward_v1, 2: conv2d_backward_v2, 3: conv2d_backward_v3},
 }
 
-COMPILE_TARGETS = [
-    kernel_target("conv2d_forward", 1, forward.conv_forward_direct_kernel, forward.DIRECT_SIGNATURE),
-    *(kernel_target("conv2d_forward", version, kernel, forward.GEMM_SIGNATURE)
-      for version, kernel in FORWARD_GEMM.items()),
-    kernel_target("conv2d_backward", 1, backward.conv_data_direct_kernel, backward.DIRECT_SIGNATURE),
-    kernel_target("conv2d_backward", 1, backward.conv_filter_direct_kernel, backward.DIRECT_SIGNATURE),
-    *(target
-      for version in DATA_GEMM
-      for target in (
-          kernel_target("conv2d_backward", version, DATA_GEMM[version], backward.DATA_GEMM_SIGNATURE),
-          kernel_target("conv2d_backward", version, FILTER_GEMM[version], backward.FILTER_GEMM_SIGNATURE),
-          kernel_target("conv2d_backward", version, backward.sum_partials_kernel, backward.SUM_PARTIALS_SIGNATURE),
-      )),
-    *(kernel_target("conv2d_backward", version, backward.conv_bias_kernel, backward.BIAS_SIGNATURE)
-      for version in (1, 2, 3)),
-]
+declare("conv2d_forward", 1, forward.conv_forward_direct_kernel, forward.DIRECT_SIGNATURE)
+for _version, _kernel in FORWARD_GEMM.items():
+    declare("conv2d_forward", _version, _kernel, forward.GEMM_SIGNATURE)
+declare("conv2d_backward", 1, backward.conv_data_direct_kernel, backward.DIRECT_SIGNATURE)
+declare("conv2d_backward", 1, backward.conv_filter_direct_kernel, backward.DIRECT_SIGNATURE)
+for _version in DATA_GEMM:
+    declare("conv2d_backward", _version, DATA_GEMM[_version], backward.DATA_GEMM_SIGNATURE)
+    declare("conv2d_backward", _version, FILTER_GEMM[_version], backward.FILTER_GEMM_SIGNATURE)
+    declare("conv2d_backward", _version, backward.sum_partials_kernel, backward.SUM_PARTIALS_SIGNATURE)
+for _version in (1, 2, 3):  # the bias gradient: one kernel that every version launches
+    declare("conv2d_backward", _version, backward.conv_bias_kernel, backward.BIAS_SIGNATURE)

@@ -27,8 +27,7 @@ from kernels.contract import check_linear_backward, check_linear_forward
 from kernels.geometry import LINEAR_TILES, grid_1d, grid_2d
 from kernels.numba.compiler import cuda, float32
 from kernels.numba.gemm import named_kernel, tile_shapes, tiled_product
-from kernels.numba.runtime import SPEC, empty, launch, xp
-from kernels.numba.targets import kernel_target
+from kernels.numba.runtime import SPEC, declare, empty, launch, xp
 
 FLAT = "float32[::1]"
 GEMM_SIGNATURE = f"void({FLAT}, {FLAT}, {FLAT}, float32[:, ::1], {', '.join(['int32'] * 8)})"
@@ -165,9 +164,7 @@ VERSIONS = {
     "linear_backward": _versions(_linear_backward),
 }
 
-COMPILE_TARGETS = [
-    *(kernel_target(op, version, kernel, GEMM_SIGNATURE)
-      for op in ("linear_forward", "linear_backward") for version, kernel in GEMM_KERNELS.items()),
-    *(kernel_target("linear_backward", version, column_sums_kernel, "void(float32[:, ::1], float32[::1])")
-      for version in GEMM_KERNELS),
-]
+for _version, _kernel in GEMM_KERNELS.items():
+    declare("linear_forward", _version, _kernel, GEMM_SIGNATURE)
+    declare("linear_backward", _version, _kernel, GEMM_SIGNATURE)
+    declare("linear_backward", _version, column_sums_kernel, "void(float32[:, ::1], float32[::1])")

@@ -19,8 +19,7 @@ import numpy as np
 from kernels.contract import check_maxpool_backward, check_maxpool_forward
 from kernels.geometry import grid_1d, pool_gather_window
 from kernels.numba.compiler import cuda, float32
-from kernels.numba.runtime import SPEC, empty, launch
-from kernels.numba.targets import kernel_target
+from kernels.numba.runtime import SPEC, declare, empty, launch
 
 NCHW = "float32[:, :, :, ::1]"
 NCHW_INT = "int32[:, :, :, ::1]"
@@ -113,8 +112,6 @@ VERSIONS = {
     "maxpool_backward": {1: maxpool_backward_v1},
 }
 
-COMPILE_TARGETS = [
-    kernel_target("maxpool_forward", 1, maxpool_forward_kernel, f"void({NCHW}, {NCHW}, {NCHW_INT}, int32, int32)"),
-    kernel_target("maxpool_backward", 1, maxpool_backward_kernel,
-                  f"void({NCHW}, {NCHW_INT}, {NCHW}, int32, int32, int32, int32)"),
-]
+declare("maxpool_forward", 1, maxpool_forward_kernel, f"void({NCHW}, {NCHW}, {NCHW_INT}, int32, int32)")
+declare("maxpool_backward", 1, maxpool_backward_kernel,
+        f"void({NCHW}, {NCHW_INT}, {NCHW}, int32, int32, int32, int32)")

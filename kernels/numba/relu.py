@@ -10,8 +10,7 @@ from __future__ import annotations
 from kernels.contract import check_elementwise
 from kernels.geometry import grid_1d
 from kernels.numba.compiler import cuda, float32
-from kernels.numba.runtime import SPEC, empty, launch
-from kernels.numba.targets import kernel_target
+from kernels.numba.runtime import SPEC, declare, empty, launch
 
 FLAT = "float32[::1]"
 
@@ -60,7 +59,5 @@ VERSIONS = {
     "relu_backward": {1: relu_backward_v1},
 }
 
-COMPILE_TARGETS = [
-    kernel_target("relu_forward", 1, relu_forward_kernel, f"void({FLAT}, {FLAT})"),
-    kernel_target("relu_backward", 1, relu_backward_kernel, f"void({FLAT}, {FLAT}, {FLAT})"),
-]
+declare("relu_forward", 1, relu_forward_kernel, f"void({FLAT}, {FLAT})")
+declare("relu_backward", 1, relu_backward_kernel, f"void({FLAT}, {FLAT}, {FLAT})")

@@ -1,5 +1,8 @@
-"""Arrays and launches of the Numba face in this process's mode (see kernels.numba.mode).
+"""Kernels, arrays and launches of the Numba face in this process's mode (see kernels.numba.mode).
 
+Every kernel of every version is declared once, at import, by its module: `declare(op, version,
+kernel, signature)` with the launch signature its launcher uses, as kernels.cuda.runtime.declare
+does for the CUDA C face; `targets()` lists them for the compile checks and `alexnet-cuda inspect`.
 Launchers allocate outputs with `empty`, check arguments against `SPEC` and launch with `launch`;
 kernels never see which mode they run in.
 
@@ -19,10 +22,25 @@ import numpy as np
 from kernels import FaceUnavailable
 from kernels.contract import FLOAT32, ArraySpec
 from kernels.numba.mode import COMPILE_ONLY_ENV, MODE
+from kernels.numba.targets import KernelTarget, kernel_target
 from kernels.testing import new_output, poisoned_outputs  # noqa: F401 (poisoned_outputs: part of this module's API)
 
 _launches = 0
 _recorders: list[list] = []
+_TARGETS: list[KernelTarget] = []
+
+
+def declare(op: str, version: int, kernel, signature: str) -> KernelTarget:
+    """Register `kernel` (a @cuda.jit dispatcher) as one of `op`'s version `version` with the signature
+    its launcher passes, e.g. "void(float32[::1], float32[::1])"."""
+    target = kernel_target(op, version, kernel, signature)
+    _TARGETS.append(target)
+    return target
+
+
+def targets() -> list[KernelTarget]:
+    """Every declared kernel of every version, in declaration order."""
+    return list(_TARGETS)
 
 
 def launch_count() -> int:

@@ -10,8 +10,7 @@ import numpy as np
 from kernels.contract import check_sgd_update
 from kernels.geometry import grid_1d
 from kernels.numba.compiler import cuda
-from kernels.numba.runtime import SPEC, launch
-from kernels.numba.targets import kernel_target
+from kernels.numba.runtime import SPEC, declare, launch
 
 FLAT = "float32[::1]"
 
@@ -44,6 +43,4 @@ def sgd_update_v1(w, grad, velocity, lr, momentum=0.9, weight_decay=5e-4):
 
 VERSIONS = {"sgd_update": {1: sgd_update_v1}}
 
-COMPILE_TARGETS = [
-    kernel_target("sgd_update", 1, sgd_update_kernel, f"void({FLAT}, {FLAT}, {FLAT}, float32, float32, float32)"),
-]
+declare("sgd_update", 1, sgd_update_kernel, f"void({FLAT}, {FLAT}, {FLAT}, float32, float32, float32)")

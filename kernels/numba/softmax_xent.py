@@ -22,8 +22,7 @@ from kernels.contract import check_softmax_xent_backward, check_softmax_xent_for
 from kernels.geometry import REDUCE_THREADS, grid_1d, grid_rows
 from kernels.numba.compiler import cuda, float32
 from kernels.numba.reduce import block_reduce
-from kernels.numba.runtime import SPEC, check_labels, empty, launch
-from kernels.numba.targets import kernel_target
+from kernels.numba.runtime import SPEC, check_labels, declare, empty, launch
 
 MATRIX = "float32[:, ::1]"
 LABELS = "int32[::1]"
@@ -122,9 +121,7 @@ VERSIONS = {
     "softmax_xent_backward": {1: softmax_xent_backward_v1},
 }
 
-COMPILE_TARGETS = [
-    kernel_target("softmax_xent_forward", 1, softmax_xent_rows_kernel,
-                  f"void({MATRIX}, {LABELS}, {MATRIX}, float32[::1])"),
-    kernel_target("softmax_xent_forward", 1, mean_kernel, "void(float32[::1], float32[::1])"),
-    kernel_target("softmax_xent_backward", 1, softmax_xent_backward_kernel, f"void({MATRIX}, {LABELS}, {MATRIX})"),
-]
+declare("softmax_xent_forward", 1, softmax_xent_rows_kernel,
+        f"void({MATRIX}, {LABELS}, {MATRIX}, float32[::1])")
+declare("softmax_xent_forward", 1, mean_kernel, "void(float32[::1], float32[::1])")
+declare("softmax_xent_backward", 1, softmax_xent_backward_kernel, f"void({MATRIX}, {LABELS}, {MATRIX})")

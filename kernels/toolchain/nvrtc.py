@@ -262,3 +262,16 @@ def _check(result, call: str) -> None:
 def cu_files(directory: Path | str = SOURCE_DIR) -> list[Path]:
     """Every .cu file of a directory (the face's by default), sorted: what the compile check covers."""
     return sorted(Path(directory).glob("*.cu"))
+
+
+def resource_report(targets, arch: str = "sm_90", only=None) -> list[tuple[object, KernelResources]]:
+    """Compile the .cu files of `targets` (the CUDA C face's compile_targets()) with NVRTC for `arch`
+    (no GPU needed) and pair every target (or those in `only`) with ptxas's report: registers,
+    spills, shared memory, stack. Each file is built once with every name expression declared for it."""
+    targets = list(targets)
+    chosen = targets if only is None else list(only)
+    builds = {}
+    for source in dict.fromkeys(t.source for t in chosen):
+        expressions = [t.name_expression for t in targets if t.source == source]
+        builds[source] = compile_file(source, arch, expressions)
+    return [(t, builds[t.source].resources_of(t.name_expression)) for t in chosen]
