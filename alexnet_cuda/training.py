@@ -191,7 +191,7 @@ class Trainer:
             self.dataset.split(split), batch_size=self.config.batch_size, input_size=self.arch.input_size,
             resize_size=self.arch.resize_size, train=train, seed=self.config.seed, epoch=self.position.epoch,
             start_batch=start_batch, workers=self.config.workers, device=self.device,
-            face=self.config.kernels if self.device == "gpu" else None, ten_crop=ten_crop,
+            face=self.face, ten_crop=ten_crop,
         )
 
     def _train_epoch(self) -> bool:

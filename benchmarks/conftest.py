@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from kernels.devices import has_gpu
+from kernels.gpu_probe import has_gpu
 
 BATCH = int(os.environ.get("ALEXNET_BENCH_BATCH", "128"))
 ROUNDS = int(os.environ.get("ALEXNET_BENCH_ROUNDS", "3"))

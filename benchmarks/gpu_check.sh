@@ -46,8 +46,8 @@ cd "$checkout" || exit 2
 
 # GPU_CHECK_ALLOW_CPU=1 runs the parts without a GPU, only to test this script's own plumbing.
 if [ "${GPU_CHECK_ALLOW_CPU:-0}" != 1 ] \
-    && ! "$python" -c "import sys; from kernels.devices import has_gpu; sys.exit(0 if has_gpu() else 1)"; then
-    echo "gpu_check: no CUDA GPU found (kernels.devices.has_gpu() is false): nothing was run." >&2
+    && ! "$python" -c "import sys; from kernels.gpu_probe import has_gpu; sys.exit(0 if has_gpu() else 1)"; then
+    echo "gpu_check: no CUDA GPU found (kernels.gpu_probe.has_gpu() is false): nothing was run." >&2
     echo "gpu_check: run this on a machine with a CUDA GPU; CPU-only numbers come from 'alexnet-cuda bench'." >&2
     exit 3
 fi

@@ -23,8 +23,8 @@ from benchmarks import cases as case_inputs
 from benchmarks.counts import counts
 from benchmarks.report import KernelRow, fill_rates, fill_verdict, format_kernel_rows
 from benchmarks.shapes import ARCHS, DEFAULT_BATCH, benchmark_cases
+from kernels import GPU_FACES
 
-GPU_FACES = ("cuda", "numba")
 NO_GPU_NOTE = ("No CUDA GPU on this machine: GPU numbers need a GPU (benchmarks/gpu_check.sh on one). "
                "Timed here: the NumPy reference face on the CPU.")
 
@@ -90,7 +90,7 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, ops=None, ve
     false until the last case is done), so that a run stopped part-way still leaves its rows."""
     from benchmarks import ceilings as ceiling_module
     from benchmarks import environment
-    from kernels.devices import has_gpu
+    from kernels.gpu_probe import has_gpu
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     gpu = has_gpu()

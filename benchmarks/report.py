@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from kernels import GPU_FACES
+
 MEMORY_BOUND_OPS = ("relu_forward", "relu_backward", "dropout_forward", "dropout_backward", "maxpool_forward",
                     "maxpool_backward", "lrn_forward", "lrn_backward", "sgd_update")
 
@@ -33,7 +35,7 @@ class Target:
 
 def target_for(face: str, op: str, layers: tuple[str, ...]) -> Target | None:
     """The issue's targets (on an H200; ratios in one run)."""
-    if face not in ("cuda", "numba"):
+    if face not in GPU_FACES:
         return None
     if op.startswith("linear") and any(label.endswith(("/fc6", "/fc7")) for label in layers):
         share = 0.8 if face == "cuda" else 0.5

@@ -213,7 +213,7 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, steps: int |
     if given, is called after each (arch, face) with the results so far."""
     import kernels
     from benchmarks import environment
-    from kernels.devices import has_gpu
+    from kernels.gpu_probe import has_gpu
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     gpu = has_gpu()
@@ -221,7 +221,7 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, steps: int |
     if not gpu:
         notes.append("No CUDA GPU on this machine: GPU numbers need a GPU (benchmarks/gpu_check.sh on one). "
                      "Timed here: the NumPy reference face on the CPU.")
-    faces = faces or (("cuda", "numba") if gpu else ("reference",))
+    faces = faces or (kernels.GPU_FACES if gpu else ("reference",))
     steps = steps if steps is not None else (10 if gpu else 2)
     warmup = warmup if warmup is not None else (3 if gpu else 1)
     result = {"kind": "step", "environment": environment.describe(gpu), "batch": batch, "archs": list(archs),

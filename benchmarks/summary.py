@@ -199,7 +199,7 @@ def build(outdir: Path, parts_path: Path | None, environment: dict | None = None
 
 def environment_facts() -> dict:
     from benchmarks.environment import describe
-    from kernels.devices import has_gpu
+    from kernels.gpu_probe import has_gpu
 
     facts = describe(has_gpu())
     for module in ("numba", "numba_cuda", "torch", "cupy"):

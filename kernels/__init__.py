@@ -1,7 +1,12 @@
 """The op contract of alexnet-cuda, in three faces: `reference` (NumPy), `numba` and `cuda`.
 
-Every face exposes the functions named in `OPS` with the same signatures (see DESIGN.md and
+Every face exposes the functions named in `OPS` with the same signatures (see kernels/README.md and
 `kernels.reference` for the semantics). `load(name)` returns a face module by name.
+
+The names of faces and devices are written here once, for everything above to import:
+- FACES: the three faces; GPU_FACES: the two that run on a GPU (the first is the default);
+- DEVICES: where the kernels run: "cpu" (the reference face), "sim" (the numba face in Numba's CUDA
+  simulator) or "gpu" (a GPU face on a CUDA GPU).
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ import importlib
 from types import ModuleType
 
 FACES = ("reference", "numba", "cuda")
+GPU_FACES = ("cuda", "numba")
+DEVICES = ("cpu", "sim", "gpu")
 
 OPS = (
     "conv2d_forward",
@@ -61,7 +68,7 @@ def load(name: str) -> ModuleType:
     if name not in FACES:
         raise ValueError(f"unknown kernel face {name!r}; expected one of {', '.join(FACES)}")
     if name == "cuda":
-        from kernels.devices import has_gpu
+        from kernels.gpu_probe import has_gpu
 
         if not has_gpu():
             raise FaceUnavailable(

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from kernels.devices import has_gpu
+from kernels.gpu_probe import has_gpu
 
 # Numba chooses between its CUDA simulator and the driver once per process, when numba.cuda is first
 # imported. Without a GPU every test wants the simulator, whichever test module imports numba first.

@@ -60,7 +60,7 @@ def _reference_as_cuda():
 def stand_in_gpu(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", _cupy_stand_in())
     monkeypatch.setitem(sys.modules, "torch", None)  # PyTorch "not importable": the notes must say so
-    monkeypatch.setattr("kernels.devices.has_gpu", lambda: True)
+    monkeypatch.setattr("kernels.gpu_probe.has_gpu", lambda: True)
     face = _reference_as_cuda()
     monkeypatch.setattr(kernels, "load", lambda name: face)
     monkeypatch.setattr(ceilings, "measure_gpu", lambda: ceilings.Ceilings("gpu", 4e12, 50e12, "stand-in", "stand-in"))

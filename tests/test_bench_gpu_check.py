@@ -48,7 +48,7 @@ def test_script_usage_error():
 @pytest.fixture(scope="module")
 def sample_outdir(tmp_path_factory, monkeypatch_module):
     """An OUTDIR as gpu_check.sh leaves it, from real (CPU, tiny) runs of each part's code."""
-    monkeypatch_module.setattr("kernels.devices.has_gpu", lambda: False)
+    monkeypatch_module.setattr("kernels.gpu_probe.has_gpu", lambda: False)
     out = tmp_path_factory.mktemp("gpu-check")
     kernels = kernel_bench.run(archs=("alexnet-owt",), batch=1, ops=["relu_forward", "conv2d_forward"],
                                log=lambda message: None)

@@ -87,7 +87,7 @@ def test_host_timer_takes_the_median_of_enough_calls():
 
 
 def test_cpu_run_times_the_reference_and_says_gpu_numbers_need_a_gpu(monkeypatch):
-    monkeypatch.setattr("kernels.devices.has_gpu", lambda: False)
+    monkeypatch.setattr("kernels.gpu_probe.has_gpu", lambda: False)
     from benchmarks import ceilings
 
     monkeypatch.setattr(ceilings, "measure_cpu", lambda: ceilings.Ceilings("cpu", 10e9, 50e9, "test", "test"))
@@ -106,7 +106,7 @@ def test_cpu_run_times_the_reference_and_says_gpu_numbers_need_a_gpu(monkeypatch
 
 
 def test_results_so_far_are_handed_out_after_every_case(monkeypatch):
-    monkeypatch.setattr("kernels.devices.has_gpu", lambda: False)
+    monkeypatch.setattr("kernels.gpu_probe.has_gpu", lambda: False)
     from benchmarks import ceilings
 
     monkeypatch.setattr(ceilings, "measure_cpu", lambda: ceilings.Ceilings("cpu", 10e9, 50e9, "test", "test"))

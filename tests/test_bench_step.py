@@ -46,7 +46,7 @@ def test_instrumented_steps_compute_what_plain_steps_compute():
 
 
 def test_cpu_run_and_text(monkeypatch):
-    monkeypatch.setattr("kernels.devices.has_gpu", lambda: False)
+    monkeypatch.setattr("kernels.gpu_probe.has_gpu", lambda: False)
     result = step_bench.run(archs=("alexnet-owt",), batch=1, steps=1, warmup=0, log=lambda message: None)
     (run,) = result["results"]
     assert run["face"] == "reference" and run["images_per_s"] > 0

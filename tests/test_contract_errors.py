@@ -69,7 +69,7 @@ def test_load_rejects_unknown_face():
 
 
 def test_load_cuda_without_gpu_says_what_to_use(monkeypatch):
-    monkeypatch.setattr("kernels.devices.has_gpu", lambda: False)
+    monkeypatch.setattr("kernels.gpu_probe.has_gpu", lambda: False)
     with pytest.raises(kernels.FaceUnavailable, match=r"no CUDA device.*'reference'"):
         kernels.load("cuda")
 

@@ -109,6 +109,7 @@ def gpu_dataset(tmp_path_factory):
 def test_the_device_path_gives_the_numpy_batches(gpu_dataset, face, mode):
     import cupy
 
+    import kernels
     import loaders
 
     train = mode == "train"
@@ -117,7 +118,7 @@ def test_the_device_path_gives_the_numpy_batches(gpu_dataset, face, mode):
                    ten_crop=not train, workers=2)
     with loaders.make_loader(split, device="cpu", **options) as loader:
         on_host = list(loader)
-    with loaders.make_loader(split, device="gpu", face=face, **options) as loader:
+    with loaders.make_loader(split, device="gpu", face=kernels.load(face), **options) as loader:
         on_device = list(loader)
     assert len(on_device) == len(on_host) > 2  # more batches than buffer sets: the buffers are reused
     for host_batch, device_batch in zip(on_host, on_device, strict=True):
@@ -133,6 +134,7 @@ def test_the_device_path_leaves_the_compute_stream_to_the_caller(gpu_dataset):
     them complete, on a non-default stream too."""
     import cupy
 
+    import kernels
     import loaders
 
     split = gpu_dataset.split("train")
@@ -140,7 +142,7 @@ def test_the_device_path_leaves_the_compute_stream_to_the_caller(gpu_dataset):
     with loaders.make_loader(split, device="cpu", **options) as loader:
         expected = [float(batch.images.astype(np.float64).sum()) for batch in loader]
     stream = cupy.cuda.Stream(non_blocking=True)
-    with stream, loaders.make_loader(split, device="gpu", face="cuda", **options) as loader:
+    with stream, loaders.make_loader(split, device="gpu", face=kernels.load("cuda"), **options) as loader:
         sums = [batch.images.astype(cupy.float64).sum() for batch in loader]
         stream.synchronize()
     np.testing.assert_allclose([float(s) for s in sums], expected, rtol=1e-5)

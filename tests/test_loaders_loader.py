@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import loaders
+from kernels import reference
 from loaders import augment
 from loaders.decode import decode_square
 from loaders.synthetic import SynthSpec, write_synthetic
@@ -129,7 +130,7 @@ def test_a_split_smaller_than_one_batch_is_a_data_error_when_training(dataset):
     (dict(input_size=40), "larger than resize_size"),
     (dict(ten_crop=True), "ten_crop"),
     (dict(device="tpu"), "device"),
-    (dict(device="gpu", face="reference"), "face"),
+    (dict(device="gpu", face=reference), "face"),
     (dict(start_batch=-1), "start_batch"),
 ])
 def test_wrong_arguments_are_value_errors(dataset, options, message):

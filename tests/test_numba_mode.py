@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kernels.devices import has_gpu
+from kernels.gpu_probe import has_gpu
 
 ROOT = Path(__file__).resolve().parents[1]
 no_gpu_only = pytest.mark.skipif(has_gpu(), reason="checks the choice made on a machine without a GPU")

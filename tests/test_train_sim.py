@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from alexnet_cuda.archs import TINY
-from alexnet_cuda.devices import select_face
+from alexnet_cuda.backends import select_face
 from alexnet_cuda.model import Model
 from kernels import reference
-from kernels.devices import has_gpu
+from kernels.gpu_probe import has_gpu
 from kernels.testing import assert_matches
 
 

@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 
 from alexnet_cuda.cli import UsageError
+from kernels import FACES
 
 ARCH_NAMES = ("alexnet2012", "alexnet-owt")
-FACE_NAMES = ("cuda", "numba", "reference")
 
 
 def add_arguments(parser):
@@ -71,7 +71,7 @@ def _first_line(text: str | None) -> str:
 
 
 def _common(parser):
-    parser.add_argument("--face", action="append", choices=FACE_NAMES, default=None,
+    parser.add_argument("--face", action="append", choices=FACES, default=None,
                         help="a face to time (repeatable; default: cuda and numba on a GPU, reference without one)")
     parser.add_argument("--arch", action="append", choices=ARCH_NAMES, default=None,
                         help="a network whose shapes to time (repeatable; default: both)")

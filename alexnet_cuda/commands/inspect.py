@@ -6,14 +6,13 @@ table."""
 from __future__ import annotations
 
 from alexnet_cuda.cli import UsageError
-
-FACES = ("cuda", "numba")
+from kernels import GPU_FACES
 
 
 def add_arguments(parser):
     parser.add_argument("op", nargs="?", default=None, metavar="OP",
                         help="only the kernels of this contract op (e.g. conv2d_forward; default: every op)")
-    parser.add_argument("--face", action="append", choices=FACES, default=None,
+    parser.add_argument("--face", action="append", choices=GPU_FACES, default=None,
                         help="only this GPU face (repeatable; default: both)")
     parser.add_argument("--ptx", action="store_true", help="print each kernel's PTX after the table")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the reports as JSON here")
@@ -26,7 +25,7 @@ def run(args) -> int:
     extra_ops = ("augment",)  # kernels outside the contract that the faces also compile
     if args.op is not None and args.op not in OPS and args.op not in extra_ops:
         raise UsageError(f"unknown op {args.op!r}; expected one of: {', '.join(OPS + extra_ops)}")
-    faces = tuple(dict.fromkeys(args.face)) if args.face else FACES
+    faces = tuple(dict.fromkeys(args.face)) if args.face else GPU_FACES
     if args.json:
         from pathlib import Path
 

@@ -19,7 +19,7 @@ import os
 import sys
 
 from kernels import FaceUnavailable
-from kernels.devices import has_gpu
+from kernels.gpu_probe import has_gpu
 
 COMPILE_ONLY_ENV = "ALEXNET_CUDA_NUMBA_COMPILE_ONLY"
 SIMULATOR_ENV = "NUMBA_ENABLE_CUDASIM"

@@ -27,6 +27,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
+from kernels import GPU_FACES
 from kernels.toolchain.occupancy import occupancy
 
 ARCH = "sm_90"
@@ -244,7 +245,7 @@ def _numba_child(op: str | None, with_ptx: bool, arch: str) -> dict:
 # Both, as a table
 # ------------------------------------------------------------------------------------------------
 
-def inspect(op: str | None = None, faces=("cuda", "numba"), with_ptx: bool = False) -> tuple[list[KernelReport], list]:
+def inspect(op: str | None = None, faces=GPU_FACES, with_ptx: bool = False) -> tuple[list[KernelReport], list]:
     reports, notes = [], []
     for face in faces:
         found, face_notes = (cuda_reports if face == "cuda" else numba_reports)(op, with_ptx)

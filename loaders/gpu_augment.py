@@ -29,17 +29,6 @@ def _pinned(shape, dtype):
     return np.frombuffer(memory, dtype=dtype, count=count).reshape(shape)
 
 
-def augment_function(face: str):
-    """The augment_crop launcher of GPU face `face` ("cuda" or "numba")."""
-    if face == "cuda":
-        from kernels.cuda.augment import augment_crop
-    elif face == "numba":
-        from kernels.numba.augment import augment_crop
-    else:
-        raise ValueError(f"face {face!r}: the gpu augmentation runs in 'cuda' or 'numba'")
-    return augment_crop
-
-
 class _Buffers:
     """One set: pinned host staging and device arrays for a batch's images, params, bias and labels."""
 
@@ -53,14 +42,15 @@ class _Buffers:
         self.used = False
 
 
-class DeviceAugmenter:
-    """Turns (uint8 squares, plan, labels) on the host into CuPy (images, labels) on the device."""
+class GpuAugmenter:
+    """Turns (uint8 squares, plan, labels) on the host into CuPy (images, labels) on the device, with
+    the augment_crop kernel of `face` (a GPU face module: kernels.cuda or kernels.numba)."""
 
-    def __init__(self, face: str, batch_size: int, resize_size: int, input_size: int, crops_per_image: int):
+    def __init__(self, face, batch_size: int, resize_size: int, input_size: int, crops_per_image: int):
         import cupy
 
         self.cupy = cupy
-        self.augment_crop = augment_function(face)
+        self.augment_crop = face.augment_crop
         self.resize_size = resize_size
         self.copy_stream = cupy.cuda.Stream(non_blocking=True)
         self.buffers = [_Buffers(cupy, batch_size, resize_size, batch_size * crops_per_image) for _ in range(BUFFERS)]

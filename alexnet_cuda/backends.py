@@ -1,4 +1,5 @@
-"""Which kernels do the work: `--device auto|cpu|sim|gpu` and `--kernels cuda|numba` to a face."""
+"""Which kernels do the work: `--device auto|cpu|sim|gpu` and `--kernels cuda|numba` to a face module,
+which the trainer and the loaders are handed (the names come from kernels.DEVICES and GPU_FACES)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import os
 from types import ModuleType
 
 import kernels
-from kernels.devices import has_gpu
+from kernels.gpu_probe import has_gpu
 
-DEVICES = ("auto", "cpu", "sim", "gpu")
-GPU_FACES = ("cuda", "numba")
+DEVICES = ("auto", *kernels.DEVICES)  # --device: auto picks gpu where there is one, else cpu
+GPU_FACES = kernels.GPU_FACES  # --kernels
 
 
 class DeviceError(Exception):
