@@ -1,13 +1,11 @@
-"""AlexNet's layers, the tensor shapes they see at a batch size, and the op cases they give.
+"""The op cases the kernel benchmark times: every contract call one training step of AlexNet makes,
+at a batch size, derived from the trainer's own architectures (alexnet_cuda.archs), so that the
+benchmarks time exactly the shapes training runs and the layer list is written once.
 
-The two full networks the benchmarks time:
-- alexnet2012: the paper's network at 227x227 (conv1 96x11x11/4; LRN after the ReLUs of conv1 and
-  conv2; overlapping 3/2 max pools after both LRNs and after conv5; groups 2 in conv2, conv4 and
-  conv5; dropout 0.5 after fc6 and fc7). 60,965,224 parameters, 0.724 GMAC an image.
-- alexnet-owt: torchvision's "one weird trick" variant at 224x224 (64-192-384-256-256, no LRN, no
-  groups, dropout before fc6 and fc7). 61,100,840 parameters, 0.714 GMAC an image.
-tests/test_bench_shapes.py holds these numbers against this table, and against the trainer's model
-where it is importable, so the benchmarks time the shapes that training runs.
+The two full networks (alexnet_cuda.archs says what each is):
+- alexnet2012: the paper's network at 227x227; 60,965,224 parameters, 0.724 GMAC an image.
+- alexnet-owt: torchvision's "one weird trick" variant at 224x224; 61,100,840 parameters, 0.714
+  GMAC an image.
 
 An op case is one contract call at one shape: (op, dims, layers). Layers of either network that
 make the same call (fc7 and fc8 appear in both) share one case, so each shape is timed once.
@@ -17,69 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kernels.contract import conv_output_size, pool_output_size
+from alexnet_cuda.archs import build_layers, get_arch
+from alexnet_cuda.layers import Layer, parameter_count
 
-LRN_PARAMS = (("size", 5), ("alpha", 1e-4), ("beta", 0.75), ("k", 2.0))
-DROPOUT_P = 0.5
-POOL_KERNEL, POOL_STRIDE = 3, 2
+ARCHS = {name: get_arch(name) for name in ("alexnet2012", "alexnet-owt")}  # the networks the benchmarks time
+CLASSES = 1000  # ImageNet's, as in the paper
 SGD_PARAMS = (("lr", 0.01), ("momentum", 0.9), ("weight_decay", 5e-4))
 DEFAULT_BATCH = 128
 
 
 @dataclass(frozen=True)
-class Layer:
-    name: str
-    kind: str  # conv, relu, lrn, pool, dropout, linear
-    out: int = 0  # filters of a conv, features of a linear layer
-    kernel: int = 0
-    stride: int = 1
-    pad: int = 0
-    groups: int = 1
-
-
-def _conv(name, out, kernel, stride=1, pad=0, groups=1):
-    return Layer(name, "conv", out, kernel, stride, pad, groups)
-
-
-def _block(number, *layers):
-    return tuple(Layer(f"{kind}{number}", kind) if isinstance(kind, str) else kind for kind in layers)
-
-
-@dataclass(frozen=True)
-class Arch:
-    name: str
-    input_size: int
-    classes: int
-    layers: tuple[Layer, ...]
-
-
-ARCHS = {
-    "alexnet2012": Arch("alexnet2012", 227, 1000, (
-        _conv("conv1", 96, 11, stride=4), *_block(1, "relu", "lrn", "pool"),
-        _conv("conv2", 256, 5, pad=2, groups=2), *_block(2, "relu", "lrn", "pool"),
-        _conv("conv3", 384, 3, pad=1), *_block(3, "relu"),
-        _conv("conv4", 384, 3, pad=1, groups=2), *_block(4, "relu"),
-        _conv("conv5", 256, 3, pad=1, groups=2), *_block(5, "relu", "pool"),
-        Layer("fc6", "linear", 4096), Layer("relu6", "relu"), Layer("drop6", "dropout"),
-        Layer("fc7", "linear", 4096), Layer("relu7", "relu"), Layer("drop7", "dropout"),
-        Layer("fc8", "linear", 1000),
-    )),
-    "alexnet-owt": Arch("alexnet-owt", 224, 1000, (
-        _conv("conv1", 64, 11, stride=4, pad=2), *_block(1, "relu", "pool"),
-        _conv("conv2", 192, 5, pad=2), *_block(2, "relu", "pool"),
-        _conv("conv3", 384, 3, pad=1), *_block(3, "relu"),
-        _conv("conv4", 256, 3, pad=1), *_block(4, "relu"),
-        _conv("conv5", 256, 3, pad=1), *_block(5, "relu", "pool"),
-        Layer("drop6", "dropout"), Layer("fc6", "linear", 4096), Layer("relu6", "relu"),
-        Layer("drop7", "dropout"), Layer("fc7", "linear", 4096), Layer("relu7", "relu"),
-        Layer("fc8", "linear", 1000),
-    )),
-}
-
-
-@dataclass(frozen=True)
 class Shaped:
-    """A layer with the shapes it maps between at some batch size."""
+    """A layer of the trainer's model with the shapes it maps between at some batch size."""
 
     layer: Layer
     in_shape: tuple[int, ...]
@@ -87,60 +34,29 @@ class Shaped:
 
     @property
     def weight_shape(self) -> tuple[int, ...] | None:
-        if self.layer.kind == "conv":
-            c = self.in_shape[1]
-            return (self.layer.out, c // self.layer.groups, self.layer.kernel, self.layer.kernel)
-        if self.layer.kind == "linear":
-            return (self.layer.out, self.in_shape[1])
-        return None
+        shape = self.layer.parameter_shapes().get("w")
+        return tuple(shape) if shape else None
 
     @property
     def parameters(self) -> int:
-        shape = self.weight_shape
-        if shape is None:
-            return 0
-        weights = 1
-        for d in shape:
-            weights *= d
-        return weights + self.layer.out
+        return parameter_count(self.layer)
 
     @property
     def macs(self) -> int:
         """Multiply-adds of the forward pass (for the whole batch)."""
-        shape = self.weight_shape
-        if shape is None:
-            return 0
-        per_output = 1
-        for d in shape[1:]:
-            per_output *= d
-        outputs = 1
-        for d in self.out_shape:
-            outputs *= d
-        return outputs * per_output
+        return self.layer.macs(self.in_shape)
 
 
 def shaped_layers(arch: str, batch: int = DEFAULT_BATCH) -> list[Shaped]:
-    """Every layer of `arch` with its input and output shapes at `batch` images."""
+    """Every layer of `arch` (the trainer's, without parameters or a face) with its input and output
+    shapes at `batch` images; flatten, which makes no call, left out."""
     spec = ARCHS[arch]
     shape: tuple[int, ...] = (batch, 3, spec.input_size, spec.input_size)
     shaped = []
-    for layer in spec.layers:
-        if layer.kind == "conv":
-            n, _, h, w = shape
-            out = (n, layer.out, conv_output_size(h, layer.kernel, layer.stride, layer.pad),
-                   conv_output_size(w, layer.kernel, layer.stride, layer.pad))
-        elif layer.kind == "pool":
-            n, c, h, w = shape
-            out = (n, c, pool_output_size(h, POOL_KERNEL, POOL_STRIDE), pool_output_size(w, POOL_KERNEL, POOL_STRIDE))
-        elif layer.kind == "linear":
-            if len(shape) == 4:  # the first linear layer sees the flattened feature maps
-                shape = (shape[0], shape[1] * shape[2] * shape[3])
-            out = (shape[0], layer.out)
-        else:
-            if layer.kind == "dropout" and len(shape) == 4:
-                shape = (shape[0], shape[1] * shape[2] * shape[3])
-            out = shape
-        shaped.append(Shaped(layer, shape, out))
+    for layer in build_layers(spec, face=None, classes=CLASSES):
+        out = tuple(layer.output_shape(shape))
+        if layer.kind != "flatten":
+            shaped.append(Shaped(layer, shape, out))
         shape = out
     return shaped
 
@@ -196,17 +112,19 @@ def _cases_of(arch: str, shaped: Shaped) -> list[OpCase]:
         dims = (("x", x), ("w", shaped.weight_shape))
         ops = ("linear_forward", "linear_backward")
     elif layer.kind == "lrn":
-        dims = (("x", x), *LRN_PARAMS)
+        dims = (("x", x), *((name, layer.constants[name]) for name in ("size", "alpha", "beta", "k")))
         ops = ("lrn_forward", "lrn_backward")
-    elif layer.kind == "pool":
-        dims = (("x", x), ("kernel", POOL_KERNEL), ("stride", POOL_STRIDE))
+    elif layer.kind == "maxpool":
+        dims = (("x", x), ("kernel", layer.kernel), ("stride", layer.stride))
         ops = ("maxpool_forward", "maxpool_backward")
     elif layer.kind == "dropout":
-        dims = (("x", x), ("p", DROPOUT_P))
+        dims = (("x", x), ("p", layer.p))
         ops = ("dropout_forward", "dropout_backward")
-    else:
+    elif layer.kind == "relu":
         dims = (("x", x),)
-        ops = (f"{layer.kind}_forward", f"{layer.kind}_backward")
+        ops = ("relu_forward", "relu_backward")
+    else:
+        raise ValueError(f"{arch}/{layer.name}: no op cases for a layer of kind {layer.kind!r}")
     cases = [OpCase(op, dims, label) for op in ops]
     if shaped.weight_shape is not None:
         cases.append(OpCase("sgd_update", (("x", shaped.weight_shape), *SGD_PARAMS), label))
@@ -221,7 +139,7 @@ def arch_cases(arch: str, batch: int = DEFAULT_BATCH) -> list[OpCase]:
     cases = []
     for shaped in shaped_layers(arch, batch):
         cases.extend(_cases_of(arch, shaped))
-    logits = (("x", (batch, ARCHS[arch].classes)),)
+    logits = (("x", (batch, CLASSES)),)
     label = (f"{arch}/loss",)
     cases += [OpCase("softmax_xent_forward", logits, label), OpCase("softmax_xent_backward", logits, label)]
     return cases
