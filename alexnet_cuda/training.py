@@ -25,6 +25,7 @@ from alexnet_cuda.config import TrainConfig
 from alexnet_cuda.evaluation import EvalResult, correct_counts, evaluate
 from alexnet_cuda.model import Model, dropout_seed
 from alexnet_cuda.schedule import LRSchedule
+from loaders import atomic
 
 LAST, BEST, CRASH = "last.npz", "best.npz", "crash.npz"
 
@@ -169,7 +170,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         self.folder.mkdir(parents=True, exist_ok=True)
-        checkpoints.remove_stale_temporaries(self.folder)
+        atomic.remove_stale_temporaries(self.folder)
         self._write_metrics(self.history, append=False)
         while self.position.epoch < self.config.epochs and not self._step_budget_spent():
             if self._train_epoch():
@@ -301,7 +302,7 @@ class Trainer:
             self.totals = EpochTotals()
         self._save_last()
         if improved:
-            checkpoints.link_or_copy(self.folder / LAST, self.folder / BEST)
+            atomic.link_or_copy(self.folder / LAST, self.folder / BEST)
         self._write_metrics([record], append=True)
         self.log(_epoch_line(record, self.config.epochs))
         return record

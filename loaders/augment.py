@@ -25,7 +25,7 @@ import numpy as np
 from kernels.reference.augment import augment_crop
 from kernels.reference.philox import philox4x32_10
 
-# ImageNet statistics on [0, 1] pixels (DESIGN.md).
+# ImageNet's per-channel mean and standard deviation on [0, 1] pixels, the values torchvision's models use.
 MEAN = np.array([0.485, 0.456, 0.406])
 STD = np.array([0.229, 0.224, 0.225])
 # PCA of ImageNet's RGB pixels: eigenvalues, and eigenvectors as the columns of EIGVEC.

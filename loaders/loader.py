@@ -1,11 +1,10 @@
 """make_loader: batches of one epoch of a split, augmented as the paper does, prefetched by workers.
 
-See /work/notes/data_api.md (mirrored in the docstring of make_loader) for the contract with the
-trainer. Stages: the batch's sample indices come from the epoch's order; a source (the consumer
-itself with workers=0, else worker processes, loaders/workers.py) decodes them into uint8 squares;
-then the crop plan drawn from (seed, epoch, index) turns the squares into float32 outputs, in
-NumPy by the source (device cpu/sim), or on the device by a hand-written kernel of the chosen GPU
-face (device gpu, loaders/gpu_augment.py).
+The docstring of make_loader is the contract with the trainer. Stages: the batch's sample indices
+come from the epoch's order; a source (the consumer itself with workers=0, else worker processes,
+loaders/workers.py) decodes them into uint8 squares; then the crop plan drawn from (seed, epoch,
+index) turns the squares into float32 outputs, in NumPy by the source (device cpu/sim), or on the
+device by a hand-written kernel of the chosen GPU face (device gpu, loaders/gpu_augment.py).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def run(args) -> int:
     from alexnet_cuda import checkpoint, training
     from alexnet_cuda.backends import DeviceError, select_face
     from alexnet_cuda.checkpoint import CheckpointError
-    from alexnet_cuda.cli import UsageError
+    from alexnet_cuda.commands import UsageError
     from alexnet_cuda.evaluation import evaluate
 
     try:

@@ -5,7 +5,9 @@ table."""
 
 from __future__ import annotations
 
-from alexnet_cuda.cli import UsageError
+from pathlib import Path
+
+from alexnet_cuda.commands import UsageError, check_json_path, write_json
 from kernels import GPU_FACES
 
 
@@ -27,18 +29,10 @@ def run(args) -> int:
         raise UsageError(f"unknown op {args.op!r}; expected one of: {', '.join(OPS + extra_ops)}")
     faces = tuple(dict.fromkeys(args.face)) if args.face else GPU_FACES
     if args.json:
-        from pathlib import Path
-
-        from alexnet_cuda.commands.bench import _check_json_path
-
-        _check_json_path(Path(args.json))
+        check_json_path(Path(args.json))
     reports, notes = resources.inspect(args.op, faces, with_ptx=args.ptx)
     print(resources.render(reports, notes))
     if args.json:
-        from pathlib import Path
-
-        from alexnet_cuda.commands.bench import write_json
-
         write_json(Path(args.json), {"kind": "inspect", "arch": resources.ARCH, "notes": notes,
                                      "reports": [r.as_dict(with_ptx=args.ptx) for r in reports]})
     failed = any(r.error for r in reports) or any("failed" in note for note in notes)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alexnet_cuda.archs import ARCHS
 from alexnet_cuda.backends import DEVICES, GPU_FACES
-from alexnet_cuda.cli import UsageError
+from alexnet_cuda.commands import UsageError
 from alexnet_cuda.config import ARCH_DEFAULTS, TrainConfig
 from alexnet_cuda.schedule import SCHEDULES
 

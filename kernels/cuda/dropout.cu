@@ -1,5 +1,5 @@
-// dropout_forward: inverted dropout with a counter-based random mask (DESIGN.md, "Dropout random
-// numbers"). Element i uses Philox4x32-10 (Salmon et al., SC'11) with key (seed mod 2^32,
+// dropout_forward: inverted dropout with a counter-based random mask (kernels/README.md, "Dropout
+// masks"). Element i uses Philox4x32-10 (Salmon et al., SC'11) with key (seed mod 2^32,
 // seed >> 32) and counter (j mod 2^32, j >> 32, offset mod 2^32, offset >> 32), j = i / 4; it
 // takes output word r = word[i mod 4] and is kept when (r >> 8) >= threshold, threshold =
 // ceil(p·2^24) computed on the host (kernels.contract.dropout_threshold), so the mask is decided

@@ -3,7 +3,7 @@
     v1  one thread per Philox block: thread j encrypts counter (j, offset) under key seed once and
         decides the four elements 4j .. 4j+3 with its four output words (dropout_grid).
 
-The mask rule (DESIGN.md, kernels.contract.dropout_threshold): element i keeps when
+The mask rule (kernels/README.md, "Dropout masks"; kernels.contract.dropout_threshold): element i keeps when
 (r_i >> 8) >= ceil(p·2^24), an integer comparison, so no float rounding of p differs between faces.
 Every integer operation below casts its operands explicitly to uint32 or uint64: the simulator
 computes with NumPy's promotion rules and the compiled kernel with Numba's, and only explicit
