@@ -4,7 +4,7 @@ The `cuda` face compiles its `.cu` files at run time through CuPy (which also us
 module builds the same text with the same options for a chosen architecture, through
 `cuda.bindings.nvrtc`, which needs no driver. It serves three users:
 
-- the CI compile check (tests/test_cuda_compile.py): every `.cu` under kernels/cuda/ compiles for
+- the CI compile check (tests/kernels/test_cuda_compile.py): every `.cu` under kernels/cuda/ compiles for
   sm_80 and sm_90, and promoted kernels spill nothing;
 - `alexnet-cuda inspect` (registers, spills, shared memory, stack per kernel);
 - the face itself, for `load_source` (one source text for the compile check and the GPU) and

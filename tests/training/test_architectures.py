@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from _train_support import TINY
 
 from alexnet_cuda import archs
 from alexnet_cuda.cli import main
 from alexnet_cuda.model import Model, summarize, total_macs, total_parameters
 from kernels import reference
+from tests.training.support import TINY
 
 
 @pytest.mark.parametrize(("name", "parameters", "gmac"), [

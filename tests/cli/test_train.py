@@ -5,11 +5,11 @@ import json
 import re
 
 import pytest
-from _train_support import write_image_folder
 
 from alexnet_cuda import checkpoint
 from alexnet_cuda.cli import main
-from loaders.testing import build_bad_folder
+from tests.images import build_bad_folder
+from tests.training.support import write_image_folder
 
 SMALL = ["--arch", "alexnet-mini", "--batch-size", "4", "--no-progress"]
 

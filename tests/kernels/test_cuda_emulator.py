@@ -6,7 +6,7 @@ where there is no GPU. Outputs are poisoned before every launch, every array sit
 bands (a write past an end fails the launch, a read past an end reads NaN), threads run in a
 shuffled order between barriers, and each launch's arguments are checked against the kernel's
 parameter types. What the emulator cannot show (timing, the GPU's own expf/powf rounding) is left
-to the `gpu` tests in test_cuda_gpu.py.
+to the `gpu` tests in tests/kernels/test_cuda_gpu.py.
 """
 
 from types import SimpleNamespace
@@ -18,7 +18,7 @@ import kernels.cuda as face
 from kernels import OPS, gradcheck, reference
 from kernels.cuda import runtime
 from kernels.toolchain import emulator
-from tests.cuda_cases import TINY
+from tests.kernels.cases import TINY
 
 pytestmark = pytest.mark.skipif(
     not emulator.available(), reason="the CUDA C emulator needs g++ (every machine of this project has it)"

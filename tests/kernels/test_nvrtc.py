@@ -1,6 +1,6 @@
 """kernels.toolchain.nvrtc itself: errors surface with file and line, spills are seen, headers inline.
 
-These prove that the compile check in test_cuda_compile.py can fail: a broken source raises, and a
+These prove that the compile check in tests/kernels/test_cuda_compile.py can fail: a broken source raises, and a
 kernel that spills reports it.
 """
 

@@ -10,7 +10,7 @@ import pytest
 
 from kernels.toolchain import resources
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args, env=None):

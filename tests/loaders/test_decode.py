@@ -6,7 +6,7 @@ from PIL import Image
 
 import loaders
 from loaders.decode import DecodeFailure, decode_square
-from loaders.testing import AWKWARD_KINDS, BROKEN_KINDS, build_bad_folder
+from tests.images import AWKWARD_KINDS, BROKEN_KINDS, build_bad_folder
 
 
 @pytest.fixture(scope="module")

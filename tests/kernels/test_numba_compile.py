@@ -16,7 +16,7 @@ import pytest
 
 import kernels.numba as face
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def python(code: str, **environment) -> subprocess.CompletedProcess:

@@ -8,7 +8,7 @@
 - runs repeat bit for bit (no atomics anywhere), and CUDA errors name the kernel.
 
 benchmarks/gpu_check.sh runs these on a lent GPU. The same comparisons run in CI on the CPU
-emulator (test_cuda_emulated.py) at the tiny shapes.
+emulator (tests/kernels/test_cuda_emulator.py) at the tiny shapes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from kernels.testing import to_numpy
-from tests.cuda_cases import REAL, TINY
+from tests.kernels.cases import REAL, TINY
 
 pytestmark = pytest.mark.gpu
 

@@ -10,11 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from _train_support import write_image_folder
-
 from alexnet_cuda import checkpoint
+from tests.training.support import write_image_folder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KILLS = 3
 
 

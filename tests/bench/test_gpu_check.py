@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import kernel_bench, step_bench, summary
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>

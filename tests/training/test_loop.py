@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 import pytest
-from _train_support import make_array_loader, pattern_dataset, tiny_arch  # noqa: F401 (the fixture below)
 
 from alexnet_cuda import checkpoint, config, training
 from kernels import reference
+from tests.training.support import make_array_loader, pattern_dataset, tiny_arch  # noqa: F401 (the fixture below)
 
 pytestmark = pytest.mark.usefixtures("tiny_arch")
 

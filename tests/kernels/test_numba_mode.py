@@ -10,7 +10,7 @@ import pytest
 
 from kernels.gpu_probe import has_gpu
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 no_gpu_only = pytest.mark.skipif(has_gpu(), reason="checks the choice made on a machine without a GPU")
 
 

@@ -3,7 +3,7 @@
 Files are found by glob, so a .cu added by anyone (the loaders' augment.cu, say) is covered
 without editing this test. Kernels the cuda face declares (compile_targets) are instantiated by
 their name expressions and must appear in ptxas's report; the promoted ones, the trainer's fast
-path, must not spill registers to local memory. test_cuda_nvrtc.py proves both checks can fail.
+path, must not spill registers to local memory. tests/kernels/test_nvrtc.py proves both checks can fail.
 """
 
 import functools
@@ -79,7 +79,7 @@ def test_importing_the_face_compiles_nothing_and_touches_no_device():
         "import kernels.cuda as face, kernels.cuda.runtime as runtime; "
         "assert runtime._backend is None; assert face.compile_targets(); print('lazy')"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False)
     assert result.returncode == 0 and result.stdout.strip() == "lazy", result.stderr
 

@@ -74,8 +74,8 @@ def test_argument_checks_name_the_problem():
 
 
 def test_both_faces_list_the_kernel_for_the_compile_checks():
-    """tests/test_numba_compile.py compiles (and checks for spills) every target compile_targets()
-    lists; tests/test_cuda_compile.py every .cu file."""
+    """tests/kernels/test_numba_compile.py compiles (and checks for spills) every target compile_targets()
+    lists; tests/kernels/test_cuda_compile.py every .cu file."""
     import kernels.cuda
     import kernels.numba
 

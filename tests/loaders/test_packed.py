@@ -15,9 +15,9 @@ import pytest
 import loaders
 from loaders import packed
 from loaders.synthetic import SynthSpec, write_synthetic
-from loaders.testing import BROKEN_KINDS, build_bad_folder
+from tests.images import BROKEN_KINDS, build_bad_folder
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
