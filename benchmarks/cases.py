@@ -147,28 +147,34 @@ def dropout_seeds(seed: int) -> tuple[int, int]:
     return (((seed + 1) << 33) | 0x5EED) & mask, (((seed + 1) << 34) | 7) & mask
 
 
-def invoke(function, case: OpCase, args: dict):
-    """Call `function` (a contract function or a version launcher of any face) with `args` (arrays
-    of that face); returns the outputs as a tuple, named as in OUTPUTS[case.op]."""
+def call_arguments(case: OpCase, args: dict) -> tuple[list, dict]:
+    """(positional, keyword) arguments of `case`'s contract call on `args` (arrays of any face)."""
     op = case.op
     arrays = [args[name] for name in ARRAY_ARGS[op]]
     if op.startswith("conv2d"):
-        result = function(*arrays, stride=case["stride"], pad=case["pad"], groups=case["groups"])
-    elif op == "lrn_forward" or op == "lrn_backward":
-        result = function(*arrays, *lrn_params(case))
-    elif op == "maxpool_forward":
-        result = function(*arrays, case["kernel"], case["stride"])
-    elif op == "maxpool_backward":
-        result = function(*arrays, tuple(case["x"]), case["kernel"], case["stride"])
-    elif op == "dropout_forward":
-        result = function(*arrays, case["p"], args["seed"], args["offset"])
-    elif op == "dropout_backward":
-        result = function(*arrays, case["p"])
-    elif op == "sgd_update":
-        function(*arrays, case["lr"], case["momentum"], case["weight_decay"])
-        result = (args["w"], args["velocity"])
-    else:
-        result = function(*arrays)
+        return arrays, dict(stride=case["stride"], pad=case["pad"], groups=case["groups"])
+    if op in ("lrn_forward", "lrn_backward"):
+        return [*arrays, *lrn_params(case)], {}
+    if op == "maxpool_forward":
+        return [*arrays, case["kernel"], case["stride"]], {}
+    if op == "maxpool_backward":
+        return [*arrays, tuple(case["x"]), case["kernel"], case["stride"]], {}
+    if op == "dropout_forward":
+        return [*arrays, case["p"], args["seed"], args["offset"]], {}
+    if op == "dropout_backward":
+        return [*arrays, case["p"]], {}
+    if op == "sgd_update":
+        return [*arrays, case["lr"], case["momentum"], case["weight_decay"]], {}
+    return arrays, {}
+
+
+def invoke(function, case: OpCase, args: dict):
+    """Call `function` (a contract function or a version launcher of any face) with `args` (arrays
+    of that face); returns the outputs as a tuple, named as in OUTPUTS[case.op]."""
+    positional, keywords = call_arguments(case, args)
+    result = function(*positional, **keywords)
+    if case.op in IN_PLACE:
+        return tuple(args[name] for name in IN_PLACE[case.op])
     return result if isinstance(result, tuple) else (result,)
 
 
