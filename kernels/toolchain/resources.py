@@ -258,51 +258,6 @@ def inspect(op: str | None = None, faces=GPU_FACES, with_ptx: bool = False) -> t
     return reports, notes
 
 
-def render(reports: list[KernelReport], notes: list[str], arch: str = ARCH) -> str:
-    """One aligned table, grouped by op (a blank line between ops), promoted versions marked with *;
-    then each kernel's PTX where it was asked for."""
-    from benchmarks.report import format_table
-
-    headers = ["op", "face", "ver", "kernel", "regs", "spill st/ld", "smem", "stack", "threads", "blocks/SM",
-               "occupancy", "limited by"]
-    cells, group_starts, previous_op, assumed = [], set(), None, False
-    for r in reports:
-        if r.op != previous_op:
-            group_starts.add(len(cells))
-        first, previous_op = r.op != previous_op, r.op
-        version = f"{r.version}{'*' if r.promoted else ''}"
-        row = [r.op if first else "", r.face, version, r.kernel]
-        if r.error:
-            cells.append([*row, "", "", "", "", "", "", "", f"FAILED: {r.error.splitlines()[0]}"])
-            continue
-        assumed |= r.threads_from == "geometry"
-        cells.append([
-            *row, str(r.registers), f"{r.spill_store_bytes}/{r.spill_load_bytes}", f"{r.shared_bytes:,}",
-            str(r.stack_bytes), f"{r.threads}{'†' if r.threads_from == 'geometry' else ''}", str(r.blocks_per_sm),
-            f"{r.occupancy:.0%}", r.limiter or "",
-        ])
-    table = format_table(headers, cells, {4, 5, 6, 7, 8, 9, 10}).split("\n")
-    body = table[:2]
-    for index, line in enumerate(table[2:]):
-        if index in group_starts and index:
-            body.append("")
-        body.append(line)
-    lines = [f"Kernel resources for {arch}, compiled here without a GPU (CUDA C: NVRTC + ptxas; Numba: NVVM + "
-             "nvJitLink).", "Occupancy: resident warps of the 64 an SM holds, limited by the named resource "
-             "(kernels/toolchain/occupancy.py).", "", *body, "",
-             "* promoted: the version the contract function runs · smem: static shared memory, bytes · spill and "
-             "stack: bytes"]
-    if assumed:
-        lines.append("† threads per block taken from kernels.geometry (the compile target does not carry it)")
-    if not reports:
-        lines.append("no kernels found")
-    lines += [f"note: {note}" for note in notes]
-    for r in reports:
-        if r.ptx:
-            lines += ["", f"// ---- {r.face} {r.op} v{r.version} {r.kernel} ({arch}) ----", r.ptx.rstrip()]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kernels.toolchain.resources")
     parser.add_argument("face", choices=("numba",), help="the face to compile in this process")
