@@ -10,7 +10,7 @@ not the simulator, so call it in a process where kernels.numba runs in mode "gpu
     ALEXNET_CUDA_NUMBA_COMPILE_ONLY=1 python -c "import kernels.numba as nb; \\
         print(nb.compile_ptx(nb.compile_targets()[0]))"
 
-or run `python -m kernels.numba.compile_check`, which starts such a process itself. Feed the PTX
+or run `python -m kernels.toolchain.numba_compile`, which starts such a process itself. Feed the PTX
 to `ptxas -arch=sm_90 -v` (or nvJitLink) for registers, spills and shared memory per kernel.
 """
 
@@ -86,7 +86,7 @@ def compile_ptx(target: KernelTarget, cc: tuple[int, int] = (9, 0)) -> str:
     if MODE == "simulator":
         raise RuntimeError(
             "compile_ptx needs Numba's real CUDA target, but this process runs the CUDA simulator; "
-            f"compile in a process started with {COMPILE_ONLY_ENV}=1 (python -m kernels.numba.compile_check)"
+            f"compile in a process started with {COMPILE_ONLY_ENV}=1 (python -m kernels.toolchain.numba_compile)"
         )
     from kernels.numba.compiler import cuda
 

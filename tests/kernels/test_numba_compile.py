@@ -31,7 +31,7 @@ def python(code: str, **environment) -> subprocess.CompletedProcess:
 def test_every_kernel_compiles_and_assembles_for_sm_90():
     run = python("""
         import sys
-        from kernels.numba.compile_check import main
+        from kernels.toolchain.numba_compile import main
         sys.exit(main(["--resources"]))
     """)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -51,7 +51,7 @@ def test_every_kernel_compiles_and_assembles_for_sm_90_with_numba_cuda_mlir():
     """The same kernel sources through numba-cuda-mlir, the successor compiler."""
     run = python("""
         import sys
-        from kernels.numba.compile_check import main
+        from kernels.toolchain.numba_compile import main
         sys.exit(main(["--resources", "--compiler", "mlir"]))
     """)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -138,7 +138,7 @@ def test_the_check_fails_on_a_kernel_that_the_simulator_runs():
     run = python(textwrap.dedent(BROKEN) + textwrap.dedent("""
         import sys
         import kernels.numba as face
-        from kernels.numba import compile_check
+        from kernels.toolchain import numba_compile as compile_check
         from kernels.numba.targets import kernel_target
 
         broken = kernel_target("norm", 1, norm_kernel, "void(float32[::1], float32[::1])")

@@ -1,9 +1,9 @@
 """Compile every kernel of the Numba face to PTX through NVVM, without the simulator.
 
-    python -m kernels.numba.compile_check                 # sm_90; exit status 1 if any kernel fails
-    python -m kernels.numba.compile_check --resources     # + assemble for the GPU: registers, spills, shared
-    python -m kernels.numba.compile_check --ptx-dir DIR   # + write DIR/<kernel>.ptx
-    python -m kernels.numba.compile_check --compiler mlir # through numba-cuda-mlir instead of numba-cuda
+    python -m kernels.toolchain.numba_compile                  # sm_90; exit status 1 if any kernel fails
+    python -m kernels.toolchain.numba_compile --resources      # + assemble: registers, spills, shared
+    python -m kernels.toolchain.numba_compile --ptx-dir DIR    # + write DIR/<kernel>.ptx
+    python -m kernels.toolchain.numba_compile --compiler mlir  # through numba-cuda-mlir, not numba-cuda
 
 The simulator runs kernels as Python, so it never types them the way the CUDA target does; this
 check does, and fails on what the simulator lets through (a float64 where a float32 is expected,
@@ -106,12 +106,13 @@ def resource_summary(log: str) -> str:
 
 def _rerun_in_compile_process(argv: list[str], compiler: str) -> int:
     environment = dict(os.environ, **{COMPILE_ONLY_ENV: "1", SIMULATOR_ENV: "0", COMPILER_ENV: compiler})
-    return subprocess.run([sys.executable, "-m", "kernels.numba.compile_check", *argv], env=environment).returncode
+    return subprocess.run([sys.executable, "-m", "kernels.toolchain.numba_compile", *argv], env=environment).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m kernels.numba.compile_check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m kernels.toolchain.numba_compile",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--cc", default="9.0", help="compute capability to compile for (default 9.0)")
     parser.add_argument("--resources", action="store_true", help="run ptxas -v on each kernel's PTX")
     parser.add_argument("--ptx-dir", type=Path, help="write each kernel's PTX to this folder")
