@@ -12,8 +12,8 @@ runtime.declare. Besides the contract functions the face exposes
 - VERSIONS: every numbered version of every op, each with the contract's signature (kernel files
   list what each version adds);
 - PROMOTED: {op: version}, the one place that says which version the contract function runs;
-- compile_targets(): every kernel of every version with its launch signature (KernelTarget);
-  compile_ptx(target, cc) compiles one to PTX;
+- compile_targets(): every kernel of every version with its launch signature (KernelTarget), which
+  kernels.toolchain.numba_compile compiles to PTX without a GPU;
 - augment_crop: the data loader's kernel, outside the contract (kernels/reference/augment.py).
 """
 
@@ -23,8 +23,7 @@ from kernels import OPS, gather_versions, promoted_functions
 from kernels.numba import conv2d, dropout, linear, lrn, maxpool, relu, runtime, sgd, softmax_xent
 from kernels.numba.augment import augment_crop
 from kernels.numba.mode import MODE
-from kernels.numba.runtime import to_device, to_host, xp
-from kernels.numba.targets import KernelTarget, compile_ptx
+from kernels.numba.runtime import KernelTarget, to_device, to_host, xp
 
 NAME = "numba"
 
@@ -62,7 +61,6 @@ __all__ = [
     "VERSIONS",
     "KernelTarget",
     "augment_crop",
-    "compile_ptx",
     "compile_targets",
     "to_device",
     "to_host",

@@ -16,14 +16,35 @@ CuPy also produced the inputs, so a launch returns at once and nothing waits for
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import numpy as np
 
 from kernels import FaceUnavailable
 from kernels.contract import FLOAT32, ArraySpec
 from kernels.numba.mode import COMPILE_ONLY_ENV, MODE
-from kernels.numba.targets import KernelTarget, kernel_target
 from kernels.testing import new_output, poisoned_outputs  # noqa: F401 (poisoned_outputs: part of this module's API)
+
+
+@dataclass(frozen=True)
+class KernelTarget:
+    op: str  # contract op name, or e.g. "augment" for kernels outside the contract
+    version: int
+    kernel: str  # the Python name of the @cuda.jit function
+    dispatcher: object  # the @cuda.jit dispatcher
+    signature: str  # e.g. "void(float32[:, :, :, ::1], float32[:, :, :, ::1], int32)"
+
+
+def python_function(dispatcher):
+    """The Python function behind a @cuda.jit dispatcher (real target or simulator)."""
+    function = getattr(dispatcher, "py_func", None)
+    return function if function is not None else dispatcher.fn
+
+
+def kernel_target(op: str, version: int, dispatcher, signature: str) -> KernelTarget:
+    """A KernelTarget named after the dispatcher's Python function."""
+    return KernelTarget(op, version, python_function(dispatcher).__name__, dispatcher, signature)
+
 
 _launches = 0
 _recorders: list[list] = []
@@ -137,7 +158,7 @@ else:  # "compile": the real CUDA target without a GPU; kernels compile but cann
     SPEC = ArraySpec(np.ndarray, FLOAT32, "NumPy")
     _WHY = (
         f"the 'numba' face was imported with {COMPILE_ONLY_ENV}=1 on a machine without a CUDA GPU: its "
-        "kernels can be compiled (kernels.numba.compile_ptx) but not run. Unset it to run the kernels "
+        "kernels can be compiled (kernels.toolchain.numba_compile) but not run. Unset it to run the kernels "
         "in Numba's CUDA simulator."
     )
 

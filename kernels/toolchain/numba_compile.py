@@ -11,6 +11,12 @@ an unsupported call, a signature that does not fit the kernel). Run in a process
 kernels.numba already uses the simulator, it starts a fresh process with
 ALEXNET_CUDA_NUMBA_COMPILE_ONLY=1 and reports that process's result; so it does when the process
 already chose another compiler than the one asked for (kernels.numba.compiler).
+
+What it compiles is the face's compile_targets(): every kernel each op module declared with
+kernels.numba.runtime.declare, with the launch signature its launcher uses. compile_ptx(target, cc)
+turns one into PTX; it needs Numba's real CUDA target, not the simulator, so call it in a process
+where kernels.numba runs in mode "gpu" or "compile" (ALEXNET_CUDA_NUMBA_COMPILE_ONLY=1). Feed the
+PTX to nvJitLink or `ptxas -arch=sm_90 -v` for registers, spills and shared memory per kernel.
 """
 
 from __future__ import annotations
@@ -25,12 +31,74 @@ from importlib import metadata
 from pathlib import Path
 
 from kernels.numba.mode import COMPILE_ONLY_ENV, COMPILER_ENV, COMPILERS, MODE, SIMULATOR_ENV, requested_compiler
-from kernels.numba.targets import KernelTarget, compile_ptx
+from kernels.numba.runtime import KernelTarget, python_function
 
 PTXAS_USAGE = re.compile(r"Used (\d+) registers")
 PTXAS_SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
 PTXAS_SHARED = re.compile(r"(\d+) bytes smem")
 PTXAS_STACK = re.compile(r"(\d+) bytes stack frame")
+
+
+class _StandInDevice:
+    """Answers the one question the compilers ask of the current device while compiling."""
+
+    def __init__(self, compute_capability):
+        self.compute_capability = tuple(compute_capability)
+
+
+_stand_in = _StandInDevice((9, 0))
+
+
+def _use_stand_in_device(cc) -> None:
+    """Without a GPU, both compilers ask the (absent) current device for its compute capability even
+    when a target is given, and fail with "CUDA driver library cannot be found": numba-cuda's
+    dispatcher when a kernel calls a @cuda.jit(device=True) helper, numba-cuda-mlir for every kernel
+    (its host architecture, `tools.get_gpu_compute_capability`, and its dispatcher's). In mode
+    "compile" only, those module-level look-ups are replaced by ones that answer `cc`; nothing else
+    in either compiler is touched."""
+    from kernels.numba.compiler import COMPILER
+
+    _stand_in.compute_capability = tuple(cc)
+    if COMPILER == "mlir":
+        import numba_cuda_mlir.descriptor
+        import numba_cuda_mlir.numba_cuda.dispatcher
+        import numba_cuda_mlir.tools
+
+        def capability(as_type=str):
+            major, minor = _stand_in.compute_capability
+            return (major, minor) if as_type is tuple else f"sm_{major}{minor}"
+
+        numba_cuda_mlir.tools.get_gpu_compute_capability = capability
+        numba_cuda_mlir.numba_cuda.dispatcher.get_current_device = lambda: _stand_in
+        numba_cuda_mlir.descriptor.get_current_device = lambda: _stand_in
+    else:
+        import numba.cuda.dispatcher
+
+        numba.cuda.dispatcher.get_current_device = lambda: _stand_in
+
+
+def compile_ptx(target: KernelTarget, cc: tuple[int, int] = (9, 0)) -> str:
+    """PTX for `target` at compute capability `cc`, through the chosen compiler's compile_ptx
+    (kernels.numba.compiler: NVVM for numba-cuda, MLIR for numba-cuda-mlir), with the dispatcher's own
+    fastmath and lineinfo options. Raises on any typing or compile error."""
+    if MODE == "simulator":
+        raise RuntimeError(
+            "compile_ptx needs Numba's real CUDA target, but this process runs the CUDA simulator; "
+            f"compile in a process started with {COMPILE_ONLY_ENV}=1 (python -m kernels.toolchain.numba_compile)"
+        )
+    from kernels.numba.compiler import cuda
+
+    if MODE == "compile":
+        _use_stand_in_device(cc)
+    options = getattr(target.dispatcher, "targetoptions", {})
+    ptx, _ = cuda.compile_ptx(
+        python_function(target.dispatcher),
+        target.signature,
+        cc=tuple(cc),
+        fastmath=bool(options.get("fastmath", False)),
+        lineinfo=bool(options.get("lineinfo", False)),
+    )
+    return ptx
 
 
 @dataclass

@@ -5,7 +5,7 @@ GPU faces, compiled for sm_90 without a GPU; the logic behind `alexnet-cuda insp
   the face's own options and ptxas -v (kernels.toolchain.nvrtc.compile_file), instantiating every
   target's name expression; each target's numbers come from ptxas's report of its symbol.
 - Numba: each target of kernels.numba.compile_targets() is compiled to PTX through NVVM
-  (kernels.numba.compile_ptx) and assembled by nvJitLink with -v (kernels.toolchain.numba_compile).
+  (kernels.toolchain.numba_compile.compile_ptx) and assembled by nvJitLink with -v (ptxas_log there).
   That needs Numba's real CUDA target, not the simulator, so it runs in a child process started
   with ALEXNET_CUDA_NUMBA_COMPILE_ONLY=1 (`python -m kernels.toolchain.resources numba`), which prints
   its reports as JSON.
@@ -211,8 +211,8 @@ def _repository_root() -> str:
 
 def _numba_child(op: str | None, with_ptx: bool, arch: str) -> dict:
     """In a process with Numba's real CUDA target: compile, assemble and report every target."""
-    from kernels.numba import PROMOTED, compile_ptx, compile_targets
-    from kernels.toolchain.numba_compile import ptxas_log
+    from kernels.numba import PROMOTED, compile_targets
+    from kernels.toolchain.numba_compile import compile_ptx, ptxas_log
     from kernels.toolchain.nvrtc import parse_ptxas_report
 
     cc = (int(arch[3:-1]), int(arch[-1]))

@@ -106,7 +106,8 @@ def test_numpy_2_5_compat_step_compiles_and_leaves_numpy_as_it_was():
     run = python(textwrap.dedent(AS_NUMPY_2_5) + textwrap.dedent("""
         import kernels.numba as face
         from kernels.numba import compat
-        ptx = face.compile_ptx(face.compile_targets()[0])
+        from kernels.toolchain.numba_compile import compile_ptx
+        ptx = compile_ptx(face.compile_targets()[0])
         print("compiled", len(ptx) > 0)
         print("row_stack", hasattr(np, "row_stack"))
         print("vstack", np.vstack.__module__, np.vstack((np.ones(2), np.zeros(2))).shape)
@@ -139,14 +140,14 @@ def test_the_check_fails_on_a_kernel_that_the_simulator_runs():
         import sys
         import kernels.numba as face
         from kernels.toolchain import numba_compile as compile_check
-        from kernels.numba.targets import kernel_target
+        from kernels.numba.runtime import kernel_target
 
         broken = kernel_target("norm", 1, norm_kernel, "void(float32[::1], float32[::1])")
         mistyped = kernel_target("relu_forward", 1, face.relu.relu_forward_kernel,
                                  "void(float32[:, ::1], float32[::1])")  # a 2-D x where the kernel wants 1-D
         for target in (broken, mistyped):
             try:
-                face.compile_ptx(target)
+                compile_check.compile_ptx(target)
             except Exception as error:
                 print("raised:", target.kernel, type(error).__name__)
         face.compile_targets = lambda: [broken, mistyped]  # main() then checks just these two
@@ -161,5 +162,7 @@ def test_the_check_fails_on_a_kernel_that_the_simulator_runs():
 def test_compile_ptx_refuses_the_simulator():
     if face.MODE != "simulator":
         pytest.skip("this process runs the real CUDA target")
+    from kernels.toolchain.numba_compile import compile_ptx
+
     with pytest.raises(RuntimeError, match="ALEXNET_CUDA_NUMBA_COMPILE_ONLY"):
-        face.compile_ptx(face.compile_targets()[0])
+        compile_ptx(face.compile_targets()[0])

@@ -44,7 +44,7 @@ def test_philox_under_numba_typing_matches_the_reference():
     import numba
 
     from kernels.numba.dropout import philox4x32_10
-    from kernels.numba.targets import python_function
+    from kernels.numba.runtime import python_function
     from kernels.reference.philox import philox4x32_10 as reference_philox
 
     compiled = numba.njit(python_function(philox4x32_10))
@@ -84,7 +84,7 @@ def test_every_version_has_compile_targets():
         for version in launchers:
             assert (op, version) in covered, f"{op} v{version} declares no kernel to compile"
     for target in targets:
-        assert target.kernel == face.targets.python_function(target.dispatcher).__name__
+        assert target.kernel == face.runtime.python_function(target.dispatcher).__name__
 
 
 def test_poisoned_outputs_are_not_valid_values():
@@ -129,8 +129,7 @@ def test_launchers_pass_the_types_their_compile_targets_declare():
     from numba.core.sigutils import normalize_signature
 
     from benchmarks.launch_overhead import tiny_calls
-    from kernels.numba.runtime import recorded_launches
-    from kernels.numba.targets import python_function
+    from kernels.numba.runtime import python_function, recorded_launches
 
     declared = {}
     for target in face.compile_targets():
