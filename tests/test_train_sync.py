@@ -1,0 +1,157 @@
+"""A training step the GPU never waits on: every device-to-host read of a training run is counted
+through an instrumented face, and there is at most one per --log-every interval of steps plus one
+per validation, where reading the loss and the top-1 counts every step made three per step."""
+
+import math
+
+import numpy as np
+import pytest
+from _train_support import make_array_loader, pattern_dataset, tiny_arch  # noqa: F401 (the fixture below)
+
+from alexnet_cuda import config, training
+from alexnet_cuda.readback import MAX_AUTO_STEPS, Readback
+from kernels import OPS, reference
+
+pytestmark = pytest.mark.usefixtures("tiny_arch")
+
+
+class DeviceArray(np.ndarray):
+    """A NumPy array standing in for one on a GPU: turning it into a Python number is a read."""
+
+    face = None  # the CountingFace that made it
+
+    def _read(self):
+        DeviceArray.face.record("conversion")
+
+    def __float__(self):
+        self._read()
+        return super().__float__()
+
+    def __int__(self):
+        self._read()
+        return super().__int__()
+
+    def __index__(self):
+        self._read()
+        return super().__index__()
+
+    def __bool__(self):
+        self._read()
+        return super().__bool__()
+
+    def __format__(self, spec):
+        self._read()
+        return super().__format__(spec)
+
+    def item(self, *args):
+        self._read()
+        return super().item(*args)
+
+    def tolist(self):
+        self._read()
+        return super().tolist()
+
+
+class CountingFace:
+    """The reference face with device arrays: every to_host and every conversion of a device array to a
+    Python number is recorded with the phase the run is in."""
+
+    NAME = "reference (counting reads)"
+    xp = np
+
+    def __init__(self):
+        self.reads: list[tuple[int, str, str]] = []  # (step, phase, how)
+        self.phase = "steps"
+        self.trainer = None
+        DeviceArray.face = self
+        for op in OPS:
+            setattr(self, op, self._on_device(getattr(reference, op)))
+
+    def record(self, how):
+        self.reads.append((self.trainer.position.step if self.trainer else -1, self.phase, how))
+
+    @staticmethod
+    def _device(value):
+        if isinstance(value, np.ndarray):
+            return np.asarray(value).view(DeviceArray)
+        if isinstance(value, tuple):
+            return tuple(CountingFace._device(v) for v in value)
+        return value
+
+    def _on_device(self, function):
+        def run(*args, **kwargs):
+            plain = [np.asarray(a).view(np.ndarray) if isinstance(a, np.ndarray) else a for a in args]
+            return self._device(function(*plain, **kwargs))
+
+        return run
+
+    def to_device(self, array):
+        return np.array(array, order="C").view(DeviceArray)
+
+    def to_host(self, array):
+        self.record("to_host")
+        return np.array(array).view(np.ndarray)
+
+
+def _run(tmp_path, face, **flags):
+    given = dict(arch="tiny", checkpoint_dir=str(tmp_path / "run"), checkpoint_every=0, batch_size=4, epochs=2,
+                 **flags)
+    trainer = training.Trainer(config.resolve(given), pattern_dataset(train_per_class=10), face, "cpu",
+                               make_array_loader, progress_bars=False, log=lambda line: None)
+    face.trainer = trainer
+    for owner, name, phase in ((trainer, "validate", "validation"), (trainer, "_host_state", "checkpoint")):
+        original = getattr(owner, name)
+
+        def tagged(*args, _original=original, _phase=phase, **kwargs):
+            face.phase = _phase
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                face.phase = "steps"
+
+        setattr(owner, name, tagged)
+    return trainer, trainer.run()
+
+
+@pytest.mark.parametrize("every", [1, 3, 7])
+def test_a_run_reads_once_per_log_interval_and_once_per_validation(tmp_path, every):
+    face = CountingFace()
+    trainer, result = _run(tmp_path, face, log_every=every)
+    steps_per_epoch = 30 // 4
+    assert result.status == "complete" and result.position.step == 2 * steps_per_epoch
+    step_reads = [step for step, phase, _ in face.reads if phase == "steps"]
+    # every `every` steps within an epoch, and at each epoch's end (step 7, then 14)
+    expected = sorted({s for s in range(1, 15) if s % every == 0 or s % steps_per_epoch == 0})
+    assert step_reads == expected, face.reads
+    assert len(step_reads) <= 2 * (math.ceil(steps_per_epoch / every) + 1)
+    assert [step for step, phase, _ in face.reads if phase == "validation"] == [7, 14]
+    assert {step for step, phase, _ in face.reads if phase == "checkpoint"} == {7, 14}, "checkpoints only at epoch ends"
+
+
+def test_the_reads_lose_nothing(tmp_path):
+    """The totals come from the reads: the same losses, in the same order, as one read per step."""
+    per_step, per_seven = [], []
+    for every, losses in ((1, per_step), (7, per_seven)):
+        given = dict(arch="tiny", checkpoint_dir=str(tmp_path / f"run{every}"), log_every=every, epochs=2)
+        trainer = training.Trainer(config.resolve(given), pattern_dataset(), reference, "cpu", make_array_loader,
+                                   progress_bars=False, on_step=lambda step, loss, out=losses: out.append((step, loss)),
+                                   log=lambda line: None)
+        trainer.run()
+        losses.append([(r["train_loss"], r["train_top1"], r["train_images"]) for r in trainer.history])
+    assert per_step == per_seven
+    assert [step for step, _ in per_step[:-1]] == list(range(1, 19))
+
+
+def test_the_default_interval_follows_the_step_time():
+    """Without --log-every the reads aim at about one a second: steps of microseconds are read
+    together, up to MAX_AUTO_STEPS at a time."""
+    face = CountingFace()
+    readback = Readback(face)
+    values = []
+    for step in range(1, 2001):
+        readback.add(step, face.to_device(np.float32(step)), face.to_device(np.int64(1)), 4)
+        if readback.due():
+            values += readback.read()
+    values += readback.read()
+    assert [v.step for v in values] == list(range(1, 2001)) and [v.loss for v in values[:3]] == [1.0, 2.0, 3.0]
+    assert len(face.reads) <= 2 + 2000 // MAX_AUTO_STEPS, face.reads
