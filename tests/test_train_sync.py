@@ -99,7 +99,7 @@ def _run(tmp_path, face, **flags):
     trainer = training.Trainer(config.resolve(given), pattern_dataset(train_per_class=10), face, "cpu",
                                make_array_loader, progress_bars=False, log=lambda line: None)
     face.trainer = trainer
-    for owner, name, phase in ((trainer, "validate", "validation"), (trainer, "_host_state", "checkpoint")):
+    for owner, name, phase in ((trainer, "validate", "validation"), (trainer.model, "host_arrays", "checkpoint")):
         original = getattr(owner, name)
 
         def tagged(*args, _original=original, _phase=phase, **kwargs):
