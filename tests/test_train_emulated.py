@@ -49,6 +49,13 @@ def test_train_on_emu_from_the_command_line(tmp_path, capsys):
     assert "emu (cuda (emulated))" in capsys.readouterr().out
 
 
+@needs_gxx
+def test_gradcheck_passes_on_emu(capsys):
+    assert main(["gradcheck", "--device", "emu", "--max-entries", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "face cuda (emulated) on emu, float32" in out and "all gradients match" in out
+
+
 def test_emu_runs_only_the_cuda_face():
     with pytest.raises(DeviceError, match="--device emu runs the cuda face's CUDA C on the CPU; --kernels numba"):
         select_face("emu", "numba")

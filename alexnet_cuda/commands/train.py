@@ -130,8 +130,9 @@ def run(args) -> int:
     return 0
 
 
-# One step of --arch tiny at batch 4 in Numba's simulator: 33,792 CUDA threads in 70 s on this
-# project's 2-core machine (kernels.numba.runtime.threads_launched), about 2 ms a thread.
+# Numba's simulator on this project's 2-core machine, other jobs running: one step of --arch tiny
+# took 70 s at batch 4 (33,792 CUDA threads, kernels.numba.runtime.threads_launched) and 268 s at
+# batch 16 (96,000 threads; 168 s of CPU time), 1.8 to 2.8 ms a thread.
 SIMULATED_THREAD_SECONDS = 2e-3
 SLOW_STEP_SECONDS = 180
 
@@ -161,8 +162,8 @@ def _warn_of_simulated_step_time(config, face, classes: int) -> None:
         print(f"--device sim: one step of {arch.name} at batch {config.batch_size} launches {threads:,} CUDA threads, "
               f"which Numba's simulator runs as Python threads at about {SIMULATED_THREAD_SECONDS * 1e3:g} ms each: "
               f"about {_duration(seconds)} a step. The simulator is for stepping through single kernels. To train, "
-              f"use --device cpu (the NumPy reference), or --device emu --kernels cuda to run the CUDA C kernels on "
-              f"the CPU (--arch tiny takes well under a second a step there; see README.md)", flush=True)
+              f"use --device cpu (the NumPy reference), or --device emu --kernels cuda with --arch tiny to watch the "
+              f"CUDA C kernels train on the CPU (README.md gives each device's measured speed)", flush=True)
 
 
 def _duration(seconds: float) -> str:
