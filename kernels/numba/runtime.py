@@ -79,7 +79,8 @@ def _count(kernel, grid, block, args) -> None:
 
 if MODE == "gpu":
     import cupy
-    from numba import cuda
+
+    from kernels.numba.compiler import cuda
 
     xp = cupy
     SPEC = ArraySpec(cupy.ndarray, FLOAT32, "CuPy")
