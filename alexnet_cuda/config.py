@@ -48,6 +48,7 @@ class TrainConfig:
     checkpoint_dir: str | None = None
     checkpoint_every: int | None = None  # steps between mid-epoch checkpoints; 0: only at epoch ends
     metrics_file: str | None = None
+    init: str | None = None  # checkpoint whose weights a fresh run starts from (train --init)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

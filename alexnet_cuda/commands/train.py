@@ -49,6 +49,8 @@ def add_arguments(parser):
     add("--checkpoint-every", type=int, metavar="N",
         help=f"also write last.npz every N steps within an epoch, 0: epoch ends only; {_defaults('checkpoint_every')}")
     add("--resume", metavar="PATH", help="continue the run of this checkpoint (a .npz, or a folder holding last.npz)")
+    add("--init", metavar="CK", help="start a new run from this checkpoint's weights (fine-tuning; imported ones too); "
+                                     "fc8 starts afresh where the data has another number of classes")
     add("--metrics-file", metavar="PATH", help="write one JSON object per epoch to this file")
     add("--no-progress", action="store_true", help="no progress bar (for logs)")
 
@@ -59,7 +61,7 @@ CONFIG_FLAGS = list(TrainConfig.__dataclass_fields__)  # every one is also a fla
 def run(args) -> int:
     import loaders
     from alexnet_cuda import config as configuration
-    from alexnet_cuda import training
+    from alexnet_cuda import training, weights
     from alexnet_cuda.checkpoint import CheckpointError
     from alexnet_cuda.devices import DeviceError, select_face
 
@@ -70,6 +72,10 @@ def run(args) -> int:
             saved = training.load_for_resume(Path(args.resume))
         except CheckpointError as error:
             raise UsageError(str(error)) from error
+        if saved.meta.get("status") == "imported":
+            raise UsageError(f"{saved.path}: imported weights, with no training run to continue; start one from "
+                             f"them with --init {saved.path}")
+    initial = _initial_checkpoint(args, given)
     try:
         config = configuration.resolve(given, saved.meta["config"] if saved else None)
     except configuration.ConfigError as error:
@@ -91,6 +97,11 @@ def run(args) -> int:
     print(_describe(config, device, face, dataset, saved))
     trainer = training.Trainer(config, dataset, face, device, loaders.make_loader, resume_from=saved,
                                progress_bars=not args.no_progress)
+    if initial is not None:
+        try:
+            print(weights.start_from(trainer.model, initial))
+        except CheckpointError as error:
+            raise UsageError(str(error)) from error
     started = time.perf_counter()
     try:
         result = trainer.run()
@@ -106,6 +117,29 @@ def run(args) -> int:
         print(f"done: {config.epochs} epochs, {result.position.step} steps in {minutes:.1f} min; best validation "
               f"top-1 {result.best_val_top1:.2%}; checkpoints {last} and {folder / training.BEST}")
     return 0
+
+
+def _initial_checkpoint(args, given):
+    """The checkpoint of --init, loaded; a run started from it takes its arch unless --arch is given."""
+    from alexnet_cuda import checkpoint
+    from alexnet_cuda.checkpoint import CheckpointError
+
+    if not args.init:
+        return None
+    if args.resume:
+        raise UsageError("--init starts a new run from a checkpoint's weights and --resume continues a run; "
+                         "pass one of them")
+    try:
+        initial = checkpoint.load(Path(args.init))
+    except CheckpointError as error:
+        raise UsageError(str(error)) from error
+    arch = initial.meta["arch"]
+    if args.arch is not None and args.arch != arch:
+        raise UsageError(f"--init {initial.path} holds {arch} weights, which do not fit --arch {args.arch}; leave "
+                         f"--arch out or pass --arch {arch}")
+    given["arch"] = arch
+    given["init"] = str(initial.path)
+    return initial
 
 
 def _checkpoint_folder(args, config, saved) -> Path:
@@ -177,6 +211,7 @@ def _describe(config, device, face, dataset, saved) -> str:
                        + (f"{config.checkpoint_every} steps and " if config.checkpoint_every else "")
                        + "epoch end, best.npz)",
         "metrics file": config.metrics_file or "none",
+        "initial weights": config.init or "fresh (the arch's initialisation)",
     }
     lines += [f"  {key:16} {value}" for key, value in values.items()]
     return "\n".join(lines)
