@@ -57,17 +57,20 @@ def tiny_owt():
                                steps=tuple(steps))
 
 
-def random_state_dict(arch, classes, seed=0):
-    """He-scaled random weights and biases under `arch`'s state-dict names, so that the logits depend on
-    every layer (PyTorch's default init shrinks the signal layer by layer until fc8's bias dominates)."""
+def layer_named_shapes(arch, classes):
+    """{"conv1.weight": shape, ...}: the names a network without a torchvision twin exports under."""
+    suffix = {"w": "weight", "b": "bias"}
+    return {f"{name.split('.')[0]}.{suffix[name.split('.')[1]]}": shape
+            for name, shape in weights.parameter_shapes(arch, classes).items()}
+
+
+def random_state_dict(shapes, seed=0):
+    """He-scaled random weights and biases of these names and shapes, so that the logits depend on every
+    layer (PyTorch's default init shrinks the signal layer by layer until fc8's bias dominates)."""
     rng = np.random.default_rng(seed)
-    shapes = weights.parameter_shapes(arch, classes)
-    state = {}
-    for ours, theirs in weights.state_dict_names(arch).items():
-        shape = shapes[ours]
-        scale = np.sqrt(2.0 / np.prod(shape[1:])) if len(shape) > 1 else 0.1
-        state[theirs] = rng.standard_normal(shape, dtype=np.float32) * np.float32(scale)
-    return state
+    return {name: rng.standard_normal(shape, dtype=np.float32)
+            * np.float32(np.sqrt(2.0 / np.prod(shape[1:])) if len(shape) > 1 else 0.1)
+            for name, shape in shapes.items()}
 
 
 def assert_same_logits(ours, theirs, what):
@@ -144,7 +147,7 @@ def torchvision_forward_on_reference_ops(state, images):
 
 def test_round_trip_through_safetensors_numpy_api(tmp_path):
     """Tensors saved under torchvision's names give torchvision's forward here, and go out again bit for bit."""
-    state = random_state_dict(ALEXNET_OWT, classes=1000)
+    state = random_state_dict(TORCHVISION_ALEXNET)
     save_file(state, str(tmp_path / "owt.safetensors"))
     assert main(["import-weights", str(tmp_path / "owt.safetensors"), "--arch", "alexnet-owt",
                  "-o", str(tmp_path / "owt.npz")]) == 0
@@ -163,7 +166,7 @@ def test_round_trip_through_safetensors_numpy_api(tmp_path):
 
 
 def test_an_export_carries_its_class_names_back_in(tmp_path, capsys):
-    state = random_state_dict(ALEXNET_MINI, classes=3)
+    state = random_state_dict(layer_named_shapes(ALEXNET_MINI, 3))
     save_file(state, str(tmp_path / "mini.safetensors"))
     (tmp_path / "classes.txt").write_text("circle\nsquare\nstar\n")
     assert main(["import-weights", str(tmp_path / "mini.safetensors"), "--arch", "alexnet-mini", "--classes",
@@ -173,7 +176,7 @@ def test_an_export_carries_its_class_names_back_in(tmp_path, capsys):
     assert main(["import-weights", str(tmp_path / "back.safetensors"), "--arch", "alexnet-mini",
                  "-o", str(tmp_path / "again.npz")]) == 0
     assert checkpoint.load(tmp_path / "again.npz").meta["classes"] == ["circle", "square", "star"]
-    save_file(random_state_dict(ALEXNET_MINI, classes=4), str(tmp_path / "four.safetensors"))
+    save_file(random_state_dict(layer_named_shapes(ALEXNET_MINI, 4)), str(tmp_path / "four.safetensors"))
     assert main(["import-weights", str(tmp_path / "four.safetensors"), "--arch", "alexnet-mini",
                  "-o", str(tmp_path / "four.npz")]) == 0
     assert checkpoint.load(tmp_path / "four.npz").meta["classes"] == ["0", "1", "2", "3"]
@@ -299,7 +302,7 @@ def test_torchvision_alexnet_round_trip_and_predict(tmp_path, capsys):
 def mini_checkpoint(tmp_path_factory):
     """alexnet-mini weights for 10 classes, imported from a state dict under its layer names."""
     folder = tmp_path_factory.mktemp("mini")
-    save_file(random_state_dict(ALEXNET_MINI, classes=10), str(folder / "mini.safetensors"))
+    save_file(random_state_dict(layer_named_shapes(ALEXNET_MINI, 10)), str(folder / "mini.safetensors"))
     assert main(["import-weights", str(folder / "mini.safetensors"), "--arch", "alexnet-mini",
                  "-o", str(folder / "mini.npz")]) == 0
     return folder / "mini.npz"
@@ -344,7 +347,7 @@ def test_train_init_refuses_another_arch_and_resume_refuses_imported_weights(min
 @pytest.fixture(scope="module")
 def tiny_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("files")
-    state = random_state_dict(ALEXNET_MINI, classes=3)
+    state = random_state_dict(layer_named_shapes(ALEXNET_MINI, 3))
     save_file(state, str(folder / "mini.safetensors"))
     return folder, state
 
