@@ -299,11 +299,13 @@ def write_safetensors(path: Path, tensors: Mapping[str, np.ndarray], metadata: M
     return path
 
 
-def start_from(model, saved) -> str:
-    """Load a checkpoint's parameters into a fresh model (train --init); returns what was done.
+def start_from(model, saved, classes: list[str]) -> str:
+    """Load a checkpoint's parameters into a fresh model for data with `classes` (train --init);
+    returns what was done.
 
-    Every layer must fit except the output layer: where the new data has another number of classes,
-    the model keeps its freshly initialised fc8.
+    Every layer must fit. The output layer is kept only where the data has the checkpoint's classes,
+    in its order; otherwise (another number of classes, or other ones) fc8 keeps its fresh
+    initialisation, since its rows would name the wrong classes.
     """
     from alexnet_cuda.checkpoint import CheckpointError
 
@@ -312,17 +314,19 @@ def start_from(model, saved) -> str:
                               f"{model.arch.name}")
     params = dict(saved.params)
     fresh = model.host_arrays("params")
-    output = f"{OUTPUT_LAYER}.w"
-    kept_fresh = output in params and params[output].shape != fresh[output].shape
-    if kept_fresh:
-        for key in (output, f"{OUTPUT_LAYER}.b"):
+    previous = list(saved.meta["classes"])
+    new_output = previous != list(classes)
+    if new_output:
+        for key in (f"{OUTPUT_LAYER}.w", f"{OUTPUT_LAYER}.b"):
             params[key] = fresh[key]
     try:
         model.load_arrays("params", params)
     except ValueError as error:
         raise CheckpointError(f"{saved.path}: its parameters do not fit {model.arch.name} ({error})") from error
-    done = f"initialised from {saved.path} ({saved.meta['arch']}, {len(saved.meta['classes'])} classes)"
-    if kept_fresh:
-        done += (f"; {OUTPUT_LAYER} initialised afresh for {model.classes} classes (the checkpoint's has "
-                 f"{len(saved.meta['classes'])})")
+    done = f"initialised from {saved.path} ({saved.meta['arch']}, {len(previous)} classes)"
+    if len(previous) != len(classes):
+        done += f"; {OUTPUT_LAYER} initialised afresh for {len(classes)} classes (the checkpoint's has {len(previous)})"
+    elif new_output:
+        done += (f"; {OUTPUT_LAYER} initialised afresh: the data's classes ({_listing(list(classes), 3)}) are not "
+                 f"the checkpoint's ({_listing(previous, 3)})")
     return done

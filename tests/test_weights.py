@@ -182,6 +182,24 @@ def test_an_export_carries_its_class_names_back_in(tmp_path, capsys):
     assert checkpoint.load(tmp_path / "four.npz").meta["classes"] == ["0", "1", "2", "3"]
 
 
+def test_eval_and_predict_take_an_imported_checkpoint(tmp_path, capsys):
+    from _train_support import write_image_folder
+
+    data = write_image_folder(tmp_path / "data", classes=3, val_per_class=4)
+    save_file(random_state_dict(layer_named_shapes(ALEXNET_MINI, 3)), str(tmp_path / "mini.safetensors"))
+    (tmp_path / "classes.txt").write_text("class0\nclass1\nclass2\n")
+    assert main(["import-weights", str(tmp_path / "mini.safetensors"), "--arch", "alexnet-mini", "--classes",
+                 str(tmp_path / "classes.txt"), "-o", str(tmp_path / "mini.npz")]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(tmp_path / "mini.npz"), "--data", str(data), "--device", "cpu"]) == 0
+    top1 = re.search(r"images 12, loss [0-9.]+, top-1 ([0-9.]+%)", capsys.readouterr().out).group(1)
+    assert main(["predict", str(data / "val"), "--checkpoint", str(tmp_path / "mini.npz"), "--json",
+                 "--device", "cpu"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    correct = sum(record["top"][0]["class"] == record["path"].split("/")[-2] for record in records)
+    assert len(records) == 12 and f"{correct / 12:.2%}" == top1
+
+
 # --- the round trip against PyTorch ----------------------------------------------------------------
 
 
@@ -300,20 +318,27 @@ def test_torchvision_alexnet_round_trip_and_predict(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def mini_checkpoint(tmp_path_factory):
-    """alexnet-mini weights for 10 classes, imported from a state dict under its layer names."""
+    """alexnet-mini weights for the 10 synthetic classes, imported from a state dict under its layer names."""
+    from loaders.synthetic import CLASSES
+
     folder = tmp_path_factory.mktemp("mini")
     save_file(random_state_dict(layer_named_shapes(ALEXNET_MINI, 10)), str(folder / "mini.safetensors"))
-    assert main(["import-weights", str(folder / "mini.safetensors"), "--arch", "alexnet-mini",
-                 "-o", str(folder / "mini.npz")]) == 0
+    (folder / "classes.txt").write_text("\n".join(sorted(CLASSES)))
+    assert main(["import-weights", str(folder / "mini.safetensors"), "--arch", "alexnet-mini", "--classes",
+                 str(folder / "classes.txt"), "-o", str(folder / "mini.npz")]) == 0
     return folder / "mini.npz"
+
+
+def fine_tune(checkpoint_path, data, folder):
+    """One step at a negligible learning rate: the run's weights stay where --init put them."""
+    return main(["train", "--init", str(checkpoint_path), "--data", str(data), "--batch-size", "4", "--max-steps", "1",
+                 "--lr", "1e-9", "--device", "cpu", "--no-progress", "--checkpoint-dir", str(folder)])
 
 
 def test_train_init_keeps_the_weights_and_starts_fc8_afresh_for_other_classes(mini_checkpoint, tmp_path, capsys):
     from _train_support import write_image_folder
 
-    data = write_image_folder(tmp_path / "data", classes=3)
-    assert main(["train", "--init", str(mini_checkpoint), "--data", str(data), "--batch-size", "4", "--max-steps",
-                 "1", "--lr", "1e-9", "--device", "cpu", "--no-progress", "--checkpoint-dir", str(tmp_path / "run")]) == 0
+    assert fine_tune(mini_checkpoint, write_image_folder(tmp_path / "data", classes=3), tmp_path / "run") == 0
     out = capsys.readouterr().out
     assert re.search(r"initial weights\s+" + re.escape(str(mini_checkpoint)), out)
     assert "fc8 initialised afresh for 3 classes (the checkpoint's has 10)" in out
@@ -324,14 +349,20 @@ def test_train_init_keeps_the_weights_and_starts_fc8_afresh_for_other_classes(mi
     assert tuned.params["fc8.w"].shape == (3, 512)
 
 
-def test_train_init_with_the_same_classes_keeps_fc8(mini_checkpoint, tmp_path, capsys):
+def test_train_init_keeps_fc8_only_for_the_same_classes(mini_checkpoint, tmp_path, capsys):
+    from _train_support import write_image_folder
+
     assert main(["synth", str(tmp_path / "synth"), "--train-per-class", "1", "--val-per-class", "1", "--quiet"]) == 0
-    assert main(["train", "--init", str(mini_checkpoint), "--data", str(tmp_path / "synth"), "--batch-size", "4",
-                 "--max-steps", "1", "--lr", "1e-9", "--device", "cpu", "--no-progress",
-                 "--checkpoint-dir", str(tmp_path / "run")]) == 0
+    assert fine_tune(mini_checkpoint, tmp_path / "synth", tmp_path / "same") == 0
     assert "afresh" not in capsys.readouterr().out
-    start, tuned = checkpoint.load(mini_checkpoint), checkpoint.load(tmp_path / "run" / "last.npz")
+    start, tuned = checkpoint.load(mini_checkpoint), checkpoint.load(tmp_path / "same" / "last.npz")
     np.testing.assert_allclose(tuned.params["fc8.w"], start.params["fc8.w"], atol=1e-6)
+
+    assert fine_tune(mini_checkpoint, write_image_folder(tmp_path / "ten", classes=10), tmp_path / "other") == 0
+    assert "fc8 initialised afresh: the data's classes (class0, class1, class2 and 7 more) are not the " \
+           "checkpoint's (arrow, bars, crescent and 7 more)" in capsys.readouterr().out
+    tuned = checkpoint.load(tmp_path / "other" / "last.npz")
+    assert np.abs(tuned.params["fc8.w"] - start.params["fc8.w"]).max() > 0.01
 
 
 def test_train_init_refuses_another_arch_and_resume_refuses_imported_weights(mini_checkpoint, capsys):

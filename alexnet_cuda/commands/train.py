@@ -99,7 +99,7 @@ def run(args) -> int:
                                progress_bars=not args.no_progress)
     if initial is not None:
         try:
-            print(weights.start_from(trainer.model, initial))
+            print(weights.start_from(trainer.model, initial, list(dataset.classes)))
         except CheckpointError as error:
             raise UsageError(str(error)) from error
     started = time.perf_counter()
