@@ -24,7 +24,7 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print one JSON object per image")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where the kernels run (default: auto)")
     parser.add_argument("--kernels", choices=GPU_FACES, default="cuda", help="kernel face on a GPU (default: cuda)")
-    parser.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
+    parser.add_argument("--batch-size", type=int, default=16, metavar="N", help="images per forward pass (default: 16)")
 
 
 def run(args) -> int:

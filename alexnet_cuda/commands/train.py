@@ -50,7 +50,7 @@ def add_arguments(parser):
         help=f"also write last.npz every N steps within an epoch, 0: epoch ends only; {_defaults('checkpoint_every')}")
     add("--resume", metavar="PATH", help="continue the run of this checkpoint (a .npz, or a folder holding last.npz)")
     add("--init", metavar="CK", help="start a new run from this checkpoint's weights (fine-tuning; imported ones too); "
-                                     "fc8 starts afresh where the data has another number of classes")
+                                     "fc8 starts afresh unless the data has the checkpoint's classes")
     add("--metrics-file", metavar="PATH", help="write one JSON object per epoch to this file")
     add("--no-progress", action="store_true", help="no progress bar (for logs)")
 
