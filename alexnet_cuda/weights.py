@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import numpy as np
 from alexnet_cuda.archs import ALEXNET_OWT, ARCHS, OUTPUT_LAYER, Arch, build_layers
 
 TORCHVISION_LAYOUT = "torchvision"
-LAYER_NAME_LAYOUT = "layer names"
+LAYER_NAME_LAYOUT = "layer-name"
 SUFFIXES = {"w": "weight", "b": "bias"}  # our parameter names -> PyTorch's
 # torchvision's ImageNet input normalization (on [0, 1] pixels), which its published weights expect.
 TORCHVISION_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
@@ -82,11 +83,24 @@ def read_state_dict(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     # safetensors: an 8-byte little-endian header length, then the JSON header.
     if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= path.stat().st_size - 8:
         return _read_safetensors(path), _safetensors_metadata(path)
-    # torch.save writes a zip archive (since PyTorch 1.6) or, before that, a bare pickle (protocol 2+).
-    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
+    # torch.save writes a zip archive holding <name>/data.pkl (since PyTorch 1.6) or, before that, a bare
+    # pickle (protocol 2 or later). A checkpoint of ours is a zip archive too, holding meta.npy.
+    members = _zip_members(path) if head[:4] == b"PK\x03\x04" else []
+    if "meta.npy" in members:
+        raise WeightsError(f"{path}: an alexnet-cuda checkpoint already; use it as it is (eval, predict, train "
+                           f"--init), or write it out as a state dict with export-weights")
+    if any(member.endswith("/data.pkl") for member in members) or head[:1] == b"\x80":
         return _read_pytorch(path), {}
     raise WeightsError(f"{path}: neither a safetensors file nor a file written by torch.save; pass the "
                        f"weights as .safetensors (or .pth where PyTorch is installed)")
+
+
+def _zip_members(path: Path) -> list[str]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return []
 
 
 def _read_safetensors(path: Path) -> dict[str, np.ndarray]:

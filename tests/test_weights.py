@@ -422,7 +422,7 @@ def test_a_pickle_without_pytorch_says_what_to_do(tmp_path, capsys, monkeypatch)
     assert str(source) in error and "PyTorch" in error and "weights_only=True" in error and ".safetensors" in error
 
 
-def test_neither_safetensors_nor_pytorch(tmp_path, capsys):
+def test_neither_safetensors_nor_pytorch(mini_checkpoint, tmp_path, capsys):
     source = tmp_path / "notes.safetensors"
     source.write_text("these are not weights\n")
     error = one_line_error(capsys, ["import-weights", str(source), "-o", str(tmp_path / "x.npz")])
@@ -430,6 +430,8 @@ def test_neither_safetensors_nor_pytorch(tmp_path, capsys):
     error = one_line_error(capsys, ["import-weights", str(tmp_path / "absent.safetensors"), "-o",
                                     str(tmp_path / "x.npz")])
     assert "no such file" in error
+    error = one_line_error(capsys, ["import-weights", str(mini_checkpoint), "-o", str(tmp_path / "x.npz")])
+    assert str(mini_checkpoint) in error and "an alexnet-cuda checkpoint already" in error
 
 
 def test_pytorch_files_load_with_weights_only(tiny_files, tmp_path, capsys):
