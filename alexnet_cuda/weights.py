@@ -82,7 +82,7 @@ def read_state_dict(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         head = file.read(9)
     # safetensors: an 8-byte little-endian header length, then the JSON header.
     if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= path.stat().st_size - 8:
-        return _read_safetensors(path), _safetensors_metadata(path)
+        return _read_safetensors(path)
     # torch.save writes a zip archive holding <name>/data.pkl (since PyTorch 1.6) or, before that, a bare
     # pickle (protocol 2 or later). A checkpoint of ours is a zip archive too, holding meta.npy.
     members = _zip_members(path) if head[:4] == b"PK\x03\x04" else []
@@ -103,22 +103,15 @@ def _zip_members(path: Path) -> list[str]:
         return []
 
 
-def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
+def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="np") as file:
-            return {name: file.get_tensor(name) for name in file.keys()}
+            return {name: file.get_tensor(name) for name in file.keys()}, dict(file.metadata() or {})
     except (SafetensorError, OSError, TypeError, ValueError) as error:
         raise WeightsError(f"{path}: not a readable safetensors file ({_first_line(error)}); write it again "
                            f"with safetensors' save_file, in float32") from error
-
-
-def _safetensors_metadata(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="np") as file:
-        return dict(file.metadata() or {})
 
 
 def _read_pytorch(path: Path) -> dict[str, np.ndarray]:

@@ -430,6 +430,11 @@ def test_neither_safetensors_nor_pytorch(mini_checkpoint, tmp_path, capsys):
     error = one_line_error(capsys, ["import-weights", str(tmp_path / "absent.safetensors"), "-o",
                                     str(tmp_path / "x.npz")])
     assert "no such file" in error
+    truncated = tmp_path / "truncated.safetensors"
+    save_file({"features.0.weight": np.zeros((64, 3, 11, 11), np.float32)}, str(truncated))
+    truncated.write_bytes(truncated.read_bytes()[:-100])
+    error = one_line_error(capsys, ["import-weights", str(truncated), "-o", str(tmp_path / "x.npz")])
+    assert str(truncated) in error and "not a readable safetensors file" in error
     error = one_line_error(capsys, ["import-weights", str(mini_checkpoint), "-o", str(tmp_path / "x.npz")])
     assert str(mini_checkpoint) in error and "an alexnet-cuda checkpoint already" in error
 
