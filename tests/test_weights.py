@@ -253,12 +253,12 @@ def torch_logits(torch, model, images):
 @pytest.mark.parametrize("face_name", ["reference", pytest.param("numba", marks=pytest.mark.slow)])
 def test_a_pytorch_model_in_torchvision_layout_gives_the_same_logits_here(tmp_path, face_name):
     """A tiny torchvision-layout model (the Numba face runs in the simulator without a GPU)."""
+    torch, model = torchvision_alexnet(TINY_OWT_WIDTHS, TINY_OWT_HIDDEN, classes=5, pooled=1, conv1=TINY_OWT_CONV1)
     import safetensors.torch
 
     from alexnet_cuda.devices import select_face
     from kernels.devices import has_gpu
 
-    torch, model = torchvision_alexnet(TINY_OWT_WIDTHS, TINY_OWT_HIDDEN, classes=5, pooled=1, conv1=TINY_OWT_CONV1)
     safetensors.torch.save_file(model.state_dict(), str(tmp_path / "tiny.safetensors"))
     arch = tiny_owt()
     tensors, _ = weights.read_state_dict(tmp_path / "tiny.safetensors")
@@ -278,12 +278,12 @@ def test_a_pytorch_model_in_torchvision_layout_gives_the_same_logits_here(tmp_pa
 def test_torchvision_alexnet_round_trip_and_predict(tmp_path, capsys):
     """Full-size: PyTorch -> safetensors -> import-weights -> predict, and export-weights -> PyTorch's
     load_state_dict, whose forward on the image predict preprocessed gives predict's probabilities."""
+    torch, model = torchvision_alexnet()
     import safetensors.torch
 
     from loaders.augment import apply_plan, eval_plan
     from loaders.decode import decode_square
 
-    torch, model = torchvision_alexnet()
     safetensors.torch.save_file(model.state_dict(), str(tmp_path / "owt.safetensors"))
     assert main(["import-weights", str(tmp_path / "owt.safetensors"), "-o", str(tmp_path / "owt.npz")]) == 0
     images = np.random.default_rng(3).uniform(-2, 2, (2, 3, 224, 224)).astype(np.float32)
