@@ -1,5 +1,6 @@
-"""Which kernels do the work: `--device auto|cpu|sim|gpu` and `--kernels cuda|numba` to a face module,
-which the trainer and the loaders are handed (the names come from kernels.DEVICES and GPU_FACES)."""
+"""Which kernels do the work: `--device auto|cpu|sim|emu|gpu` and `--kernels cuda|numba` to a face
+module, which the trainer and the loaders are handed (the names come from kernels.DEVICES and
+GPU_FACES)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,13 @@ def select_face(device: str, kernel_face: str = "cuda") -> tuple[str, ModuleType
             # The simulator must be chosen before Numba is first imported.
             os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
             return device, kernels.load("numba")
+        if device == "emu":
+            if kernel_face != "cuda":
+                raise DeviceError(f"--device emu runs the cuda face's CUDA C on the CPU; --kernels {kernel_face} "
+                                  "has no emulator: use --device sim for the Numba kernels")
+            from kernels.cuda import emulated
+
+            return device, emulated.load()
         return device, kernels.load(kernel_face)
-    except kernels.FaceUnavailable as error:
+    except (kernels.FaceUnavailable, ImportError) as error:
         raise DeviceError(str(error)) from error

@@ -6,7 +6,8 @@ Every face exposes the functions named in `OPS` with the same signatures (see ke
 The names of faces and devices are written here once, for everything above to import:
 - FACES: the three faces; GPU_FACES: the two that run on a GPU (the first is the default);
 - DEVICES: where the kernels run: "cpu" (the reference face), "sim" (the numba face in Numba's CUDA
-  simulator) or "gpu" (a GPU face on a CUDA GPU).
+  simulator), "emu" (the cuda face's CUDA C in the g++ emulator, kernels.cuda.emulated) or "gpu" (a
+  GPU face on a CUDA GPU); only "gpu" takes device arrays.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from types import ModuleType
 
 FACES = ("reference", "numba", "cuda")
 GPU_FACES = ("cuda", "numba")
-DEVICES = ("cpu", "sim", "gpu")
+DEVICES = ("cpu", "sim", "emu", "gpu")
 
 OPS = (
     "conv2d_forward",
