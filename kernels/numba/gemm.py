@@ -36,13 +36,17 @@ need constant shapes).
 
 from __future__ import annotations
 
+import functools
+
 from kernels.numba.compiler import cuda, float32
 
 
+@functools.cache
 def tile_stager(at):
     """stage(args, along_k, tile, mn0, mn_limit, k0, k_limit): tile[kk, mn] = at(args, mn0 + mn, k0 + kk),
     0 outside [0, mn_limit) x [0, k_limit). Block-wide: every thread calls it and fills elements t,
-    t + blockDim.x, ... of the tile."""
+    t + blockDim.x, ... of the tile. One per operand (cached), so the kernels that stage the same
+    operand share its compiled code."""
 
     @cuda.jit(device=True)
     def stage(args, along_k, tile, mn0, mn_limit, k0, k_limit):
