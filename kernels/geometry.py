@@ -149,6 +149,47 @@ def split_k(k_total: int, block_k: int, output_blocks: int,
 DOUBLE_BUFFERED_TILE = Tile(64, 64, 16, 4, 4)
 
 
+# ---------------------------------------------------------------------------------------------
+# Candidates of the measured kernel choice (kernels/choice.py): every tiled GEMM version at a few
+# tile geometries, declared here once for both GPU faces, each compiled as a kernel of its own. The
+# first geometry of each version is the one its VERSIONS entry launches; the others are tried only
+# when the choice is measured. 128 x 128 blocks with 8 x 8 per thread halve the shared-memory reads
+# per multiply-add again, for the large products (conv2, fc6, fc7), at the price of fewer blocks
+# (a 13 x 13 conv3-5 at batch 128 is 168 x 384: only 6 tiles of 128 rows in M). The double-buffered
+# v4 takes the same tile with K steps of 8 (one float4 per thread per operand and stage): at K steps of
+# 16 its data gradient needs 8 more bytes than the 128 registers that v4's two blocks per SM leave a
+# thread, and spilled on sm_90 (NVRTC, CUDA 13).
+# ---------------------------------------------------------------------------------------------
+
+WIDE_TILE = Tile(128, 128, 8, 8, 8)
+GEMM_OPS = ("conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to run a GEMM-shaped op: a numbered version launched at a tile geometry."""
+
+    version: int
+    tile: Tile
+
+    def __str__(self) -> str:
+        t = self.tile
+        return f"v{self.version} {t.block_m}x{t.block_n}x{t.block_k}/{t.thread_m}x{t.thread_n}"
+
+
+def candidate_tiles(op: str) -> dict[int, tuple[Tile, ...]]:
+    """{version: tiles} of a GEMM-shaped op, the default tile of each version first."""
+    if op not in GEMM_OPS:
+        raise ValueError(f"{op!r} has no tile candidates; the GEMM-shaped ops are {', '.join(GEMM_OPS)}")
+    tiles = CONV_TILES if op.startswith("conv2d") else LINEAR_TILES
+    return {2: (tiles[2],), 3: (tiles[3], WIDE_TILE), 4: (DOUBLE_BUFFERED_TILE, WIDE_TILE)}
+
+
+def candidates(op: str, versions) -> list[Candidate]:
+    """Every candidate of `op` among `versions` (the ones a face has), in version order."""
+    return [Candidate(v, tile) for v, tiles in candidate_tiles(op).items() if v in versions for tile in tiles]
+
+
 def template_arguments(tile: Tile) -> str:
     """The tile as the CUDA C kernels' template arguments: "BM, BN, BK, TM, TN"."""
     return f"{tile.block_m}, {tile.block_n}, {tile.block_k}, {tile.thread_m}, {tile.thread_n}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from alexnet_cuda import tuning
 from alexnet_cuda.archs import ARCHS
 from alexnet_cuda.backends import DEVICES, GPU_FACES
 from alexnet_cuda.commands import UsageError
@@ -32,6 +33,7 @@ def add_arguments(parser):
                                           "(NumPy reference), gpu, sim (Numba's CUDA simulator: single kernels, "
                                           "not training), emu (the CUDA C kernels compiled by g++ for the CPU)")
     add("--kernels", choices=GPU_FACES, help="kernel face on a GPU (default: cuda)")
+    tuning.add_argument(parser)
     add("--epochs", type=int, help=_defaults("epochs"))
     add("--max-steps", type=int, metavar="N", help="stop after N SGD steps in all (checkpointed; --resume goes on)")
     # -b, -j, --wd and -p/--print-freq: the flags of pytorch/examples' ImageNet script, for the same settings
@@ -89,7 +91,8 @@ def run(args) -> int:
         raise UsageError(str(error)) from error
     try:
         device, face = select_face(config.device, config.kernels)
-    except DeviceError as error:
+        face = tuning.with_kernel_choice(face, device, args.kernel_choice, report=tuning.report_choice)
+    except (DeviceError, tuning.KernelChoiceError) as error:
         raise UsageError(str(error)) from error
 
     folder = _checkpoint_folder(args, config, saved)

@@ -107,9 +107,8 @@ def conv_filter_direct_kernel(dy, x, dw, stride, pad, groups):
     dw[f, c, i, j] = total
 
 
-def _data_kernel(version: int, name: str):
-    """The v2 or v3 dx kernel: the tiled product of kernels/numba/gemm.py at CONV_TILES[version]."""
-    tile = CONV_TILES[version]
+def data_kernel(tile, name: str):
+    """The v2 or v3 dx kernel: the tiled product of kernels/numba/gemm.py at `tile`, a geometry.Tile."""
     block_m, block_n = tile.block_m, tile.block_n
     a_shape, b_shape = tile_shapes(tile)
     product = tiled_product(tile, weight_taps_at, output_gradient_taps_at, store_data)
@@ -135,9 +134,8 @@ def _data_kernel(version: int, name: str):
     return named_kernel(kernel, name)
 
 
-def _filter_kernel(version: int, name: str):
-    """The v2 or v3 split-K dw kernel: the tiled product of kernels/numba/gemm.py at CONV_TILES[version]."""
-    tile = CONV_TILES[version]
+def filter_kernel(tile, name: str):
+    """The v2 or v3 split-K dw kernel: the tiled product of kernels/numba/gemm.py at `tile`."""
     block_m, block_n = tile.block_m, tile.block_n
     a_shape, b_shape = tile_shapes(tile)
     product = tiled_product(tile, output_gradient_rows_at, filter_columns_at, store_filter_partial)
@@ -164,10 +162,10 @@ def _filter_kernel(version: int, name: str):
     return named_kernel(kernel, name)
 
 
-conv_data_tiled_kernel = _data_kernel(2, "conv_data_tiled_kernel")
-conv_data_register_kernel = _data_kernel(3, "conv_data_register_kernel")
-conv_filter_tiled_kernel = _filter_kernel(2, "conv_filter_tiled_kernel")
-conv_filter_register_kernel = _filter_kernel(3, "conv_filter_register_kernel")
+conv_data_tiled_kernel = data_kernel(CONV_TILES[2], "conv_data_tiled_kernel")
+conv_data_register_kernel = data_kernel(CONV_TILES[3], "conv_data_register_kernel")
+conv_filter_tiled_kernel = filter_kernel(CONV_TILES[2], "conv_filter_tiled_kernel")
+conv_filter_register_kernel = filter_kernel(CONV_TILES[3], "conv_filter_register_kernel")
 
 
 @cuda.jit

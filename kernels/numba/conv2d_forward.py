@@ -55,9 +55,9 @@ def conv_forward_direct_kernel(x, w, b, y, stride, pad, groups):
     y[n, f, oh, ow] = total + b[f]
 
 
-def _gemm_kernel(version: int, name: str):
-    """The v2 or v3 kernel: the tiled product of kernels/numba/gemm.py at CONV_TILES[version]."""
-    tile = CONV_TILES[version]
+def gemm_kernel(tile, name: str):
+    """The v2 or v3 kernel (v3 when the thread tile is larger than 1 x 1): the tiled product of
+    kernels/numba/gemm.py at `tile`, a geometry.Tile."""
     block_m, block_n = tile.block_m, tile.block_n
     a_shape, b_shape = tile_shapes(tile)
     product = tiled_product(tile, filter_rows_at, forward_columns_at, store_forward)
@@ -82,5 +82,5 @@ def _gemm_kernel(version: int, name: str):
     return named_kernel(kernel, name)
 
 
-conv_forward_tiled_kernel = _gemm_kernel(2, "conv_forward_tiled_kernel")
-conv_forward_register_kernel = _gemm_kernel(3, "conv_forward_register_kernel")
+conv_forward_tiled_kernel = gemm_kernel(CONV_TILES[2], "conv_forward_tiled_kernel")
+conv_forward_register_kernel = gemm_kernel(CONV_TILES[3], "conv_forward_register_kernel")

@@ -131,6 +131,26 @@ def tiled_product(tile, a_at, b_at, store):
     return product
 
 
+def candidate_kernels(op: str, defaults: dict, factory) -> dict:
+    """{(version, tile): kernel} for every candidate tile (geometry.candidate_tiles) of the versions in
+    `defaults` ({version: the kernel at its default tile}). The other tiles are made by
+    `factory(tile, name)` under the default kernel's name plus the tile, so every kernel keeps a name
+    of its own in compile_targets(), the PTX file names and `alexnet-cuda inspect`."""
+    from kernels.geometry import candidate_tiles
+    from kernels.numba.runtime import python_function
+
+    kernels = {}
+    for version, tiles in candidate_tiles(op).items():
+        if version not in defaults:
+            continue
+        kernels[version, tiles[0]] = defaults[version]
+        base = python_function(defaults[version]).__name__
+        for tile in tiles[1:]:
+            suffix = f"{tile.block_m}x{tile.block_n}x{tile.block_k}_{tile.thread_m}x{tile.thread_n}"
+            kernels[version, tile] = factory(tile, f"{base}_{suffix}")
+    return kernels
+
+
 def named_kernel(function, name: str):
     """@cuda.jit of `function` under `name`: kernels made by a factory get the name their version
     has in compile_targets(), the PTX file names and `alexnet-cuda inspect`."""

@@ -15,6 +15,7 @@ layer without transposing anything in memory:
 When a tile is staged, consecutive threads take consecutive addresses of whichever index of the
 operand is contiguous (a_col == 1 or b_col == 1, the same for the whole block), so global loads
 coalesce for every layout. The bias gradient db = Σ_n dy[n, :] is column_sums_kernel in every version.
+CANDIDATES: v2 and v3 at every tile geometry of geometry.candidate_tiles, for the measured choice.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ import functools
 import numpy as np
 
 from kernels.contract import check_linear_backward, check_linear_forward
-from kernels.geometry import LINEAR_TILES, grid_1d, grid_2d
+from kernels.geometry import LINEAR_TILES, candidates, grid_1d, grid_2d
 from kernels.numba.compiler import cuda, float32
-from kernels.numba.gemm import named_kernel, tile_shapes, tiled_product
+from kernels.numba.gemm import candidate_kernels, named_kernel, tile_shapes, tiled_product
 from kernels.numba.runtime import SPEC, declare, empty, launch, xp
 
 FLAT = "float32[::1]"
@@ -65,9 +66,8 @@ def store_with_bias(args, i, j, value):
     c[i, j] = value + bias[j] if has_bias else value
 
 
-def _gemm_kernel(version: int, name: str):
-    """The v2 or v3 kernel: the tiled product of kernels/numba/gemm.py at LINEAR_TILES[version]."""
-    tile = LINEAR_TILES[version]
+def gemm_kernel(tile, name: str):
+    """The v2 or v3 kernel: the tiled product of kernels/numba/gemm.py at `tile`, a geometry.Tile."""
     block_m, block_n = tile.block_m, tile.block_n
     a_shape, b_shape = tile_shapes(tile)
     product = tiled_product(tile, strided_at, strided_at, store_with_bias)
@@ -83,9 +83,11 @@ def _gemm_kernel(version: int, name: str):
     return named_kernel(kernel, name)
 
 
-gemm_tiled_kernel = _gemm_kernel(2, "gemm_tiled_kernel")
-gemm_register_kernel = _gemm_kernel(3, "gemm_register_kernel")
+gemm_tiled_kernel = gemm_kernel(LINEAR_TILES[2], "gemm_tiled_kernel")
+gemm_register_kernel = gemm_kernel(LINEAR_TILES[3], "gemm_register_kernel")
 GEMM_KERNELS = {1: gemm_naive_kernel, 2: gemm_tiled_kernel, 3: gemm_register_kernel}
+# (version, tile) -> kernel, for every candidate; the default tile of each version is among them.
+TILED_KERNELS = candidate_kernels("linear_forward", {2: gemm_tiled_kernel, 3: gemm_register_kernel}, gemm_kernel)
 
 
 @cuda.jit
@@ -110,14 +112,18 @@ def _no_bias():
     return xp.zeros(1, dtype=np.float32)
 
 
-def gemm(version, a, b, c, m, n, k, a_strides, b_strides, bias=None):
-    """c (M, N) = A·B (+ bias), A(i, p) = a[i·a_strides[0] + p·a_strides[1]], B likewise."""
+def gemm(version, a, b, c, m, n, k, a_strides, b_strides, bias=None, tile=None):
+    """c (M, N) = A·B (+ bias), A(i, p) = a[i·a_strides[0] + p·a_strides[1]], B likewise; the tiled
+    versions at `tile` (default: the version's LINEAR_TILES entry)."""
     if version == 1:
+        kernel = GEMM_KERNELS[1]
         grid, block = grid_2d(m, n)
     else:
-        grid, block = LINEAR_TILES[version].grid(m, n)
+        tile = tile or LINEAR_TILES[version]
+        kernel = TILED_KERNELS[version, tile]
+        grid, block = tile.grid(m, n)
     launch(
-        GEMM_KERNELS[version], grid, block, a.reshape(-1), b.reshape(-1), _no_bias() if bias is None else bias, c,
+        kernel, grid, block, a.reshape(-1), b.reshape(-1), _no_bias() if bias is None else bias, c,
         np.int32(m), np.int32(n), np.int32(k), np.int32(a_strides[0]), np.int32(a_strides[1]),
         np.int32(b_strides[0]), np.int32(b_strides[1]), np.int32(bias is not None),
     )
@@ -130,22 +136,22 @@ def column_sums(matrix):
     return sums
 
 
-def _linear_forward(version, x, w, b):
+def _linear_forward(version, x, w, b, tile=None):
     batch, outputs = check_linear_forward(SPEC, x, w, b)
     inputs = x.shape[1]
     y = empty((batch, outputs))
-    gemm(version, x, w, y, batch, outputs, inputs, (inputs, 1), (1, inputs), bias=b)
+    gemm(version, x, w, y, batch, outputs, inputs, (inputs, 1), (1, inputs), bias=b, tile=tile)
     return y
 
 
-def _linear_backward(version, dy, x, w):
+def _linear_backward(version, dy, x, w, tile=None):
     check_linear_backward(SPEC, dy, x, w)
     batch, inputs = x.shape
     outputs = w.shape[0]
     dx = empty((batch, inputs))
     dw = empty((outputs, inputs))
-    gemm(version, dy, w, dx, batch, inputs, outputs, (outputs, 1), (inputs, 1))
-    gemm(version, dy, x, dw, outputs, inputs, batch, (1, outputs), (inputs, 1))
+    gemm(version, dy, w, dx, batch, inputs, outputs, (outputs, 1), (inputs, 1), tile=tile)
+    gemm(version, dy, x, dw, outputs, inputs, batch, (1, outputs), (inputs, 1), tile=tile)
     return dx, dw, column_sums(dy)
 
 
@@ -164,7 +170,17 @@ VERSIONS = {
     "linear_backward": _versions(_linear_backward),
 }
 
-for _version, _kernel in GEMM_KERNELS.items():
+
+def _at_tile(function, candidate):
+    bound = functools.partial(function, candidate.version, tile=candidate.tile)
+    bound.__name__ = f"{function.__name__.lstrip('_')} {candidate}"
+    return bound
+
+
+CANDIDATES = {op: {c: _at_tile(function, c) for c in candidates(op, (2, 3))}
+              for op, function in (("linear_forward", _linear_forward), ("linear_backward", _linear_backward))}
+
+for _version, _kernel in [(1, gemm_naive_kernel), *((v, k) for (v, _), k in TILED_KERNELS.items())]:
     declare("linear_forward", _version, _kernel, GEMM_SIGNATURE)
     declare("linear_backward", _version, _kernel, GEMM_SIGNATURE)
     declare("linear_backward", _version, column_sums_kernel, "void(float32[:, ::1], float32[::1])")
