@@ -169,3 +169,12 @@ def test_the_trainer_side_uses_the_atomic_writer_and_refuses_a_face_without_cand
     assert tuning.with_kernel_choice(face, "emu", None) is face  # promoted by default off a GPU
     with pytest.raises(tuning.KernelChoiceError, match="reference face has no candidate kernels"):
         tuning.with_kernel_choice(reference, "cpu", "measured")
+
+
+def test_validation_looks_at_every_output():
+    """A backward's candidate with a wrong dw but the right dx and db is refused, naming the output."""
+    dx, dw, db = (np.ones((3, 4), np.float32), np.ones((5, 4), np.float32), np.ones(5, np.float32))
+    wrong = dw.copy()
+    wrong[4, 3] = 1.5  # one element: an off-by-one at the last row and column
+    assert choice.refusal((dx, wrong, db), (dx, dw, db)).startswith("output 1: 1 of 20 elements")
+    assert choice.refusal((dx, dw), (dx, dw, db)) is not None  # a missing output is a refusal, not a pass
