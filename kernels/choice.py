@@ -180,6 +180,15 @@ def refusal(result, expected) -> str | None:
     return None
 
 
+def _named_run(name: str, launcher, args, kwargs):
+    """run() for the timer: one call of `launcher`; run.candidate names it (for stand-in timers)."""
+    def run():
+        return launcher(*args, **kwargs)
+
+    run.candidate = name
+    return run
+
+
 def _outputs(result) -> tuple:
     return tuple(to_numpy(a) for a in (result if isinstance(result, tuple) else (result,)))
 
@@ -188,9 +197,9 @@ class Chooser:
     """Picks and remembers a candidate per (op, shape) for one face.
 
     face: the face module (its NAME, CANDIDATES and contract functions, which run the promoted
-    versions); timer(run) -> seconds; cache: a ChoiceCache; report(Measurement), called after
-    every measurement (refusals are in it); remeasure: measure every shape once in this process even
-    where the cache holds a choice (`alexnet-cuda tune`).
+    versions); timer(run) -> seconds of one run() (run.candidate: its name); cache: a ChoiceCache;
+    report(Measurement), called after every measurement (refusals are in it); remeasure: measure
+    every shape once in this process even where the cache holds a choice (`alexnet-cuda tune`).
     """
 
     def __init__(self, face, timer, cache: ChoiceCache, report=None, remeasure: bool = False):
@@ -228,7 +237,7 @@ class Chooser:
                 if why is not None:
                     measurement.refused[name] = why
                     continue
-            measurement.times[name] = self.timer(lambda launcher=launcher: launcher(*args, **kwargs))
+            measurement.times[name] = self.timer(_named_run(name, launcher, args, kwargs))
         measurement.choice = fastest(measurement.times)
         self.cache.put(self.face_name, op, measurement.shape, measurement.choice,
                        {name: seconds * 1e3 for name, seconds in measurement.times.items()})
