@@ -162,6 +162,11 @@ DOUBLE_BUFFERED_TILE = Tile(64, 64, 16, 4, 4)
 # ---------------------------------------------------------------------------------------------
 
 WIDE_TILE = Tile(128, 128, 8, 8, 8)
+# v5, CUDA C only (gemm.cuh, WarpTiledThreads): a warp's lanes form a 4 x 8 grid over a warp tile of
+# (4·thread_m) x (8·thread_n), so 128 x 128 blocks with 16 x 4 per thread are 8 warps of 64 x 32 (256
+# threads) and 64 x 64 blocks with 8 x 4 are 4 warps of 32 x 32 (128 threads). K steps of 8: one
+# float4 per thread per operand and stage in both.
+WARP_TILES = (Tile(128, 128, 8, 16, 4), Tile(64, 64, 8, 8, 4))
 GEMM_OPS = ("conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward")
 
 
@@ -182,7 +187,7 @@ def candidate_tiles(op: str) -> dict[int, tuple[Tile, ...]]:
     if op not in GEMM_OPS:
         raise ValueError(f"{op!r} has no tile candidates; the GEMM-shaped ops are {', '.join(GEMM_OPS)}")
     tiles = CONV_TILES if op.startswith("conv2d") else LINEAR_TILES
-    return {2: (tiles[2],), 3: (tiles[3], WIDE_TILE), 4: (DOUBLE_BUFFERED_TILE, WIDE_TILE)}
+    return {2: (tiles[2],), 3: (tiles[3], WIDE_TILE), 4: (DOUBLE_BUFFERED_TILE, WIDE_TILE), 5: WARP_TILES}
 
 
 def candidates(op: str, versions) -> list[Candidate]:

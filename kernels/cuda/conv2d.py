@@ -5,6 +5,7 @@ conv2d_backward.cu (each file's header says what every version adds).
     v2  implicit GEMM, shared-memory tiles, one output per thread      geometry.CONV_TILES[2]
     v3  v2 + register blocking (promoted)                              geometry.CONV_TILES[3]
     v4  v3 + double-buffered tiles, float4 weight loads, launch bounds geometry.DOUBLE_BUFFERED_TILE
+    v5  v4 split into warp tiles, float4 shared-memory fragments      geometry.WARP_TILES[0]
 db is the same one-block-per-filter reduction in every version. CANDIDATES: v2-v4 at every tile
 geometry of geometry.candidate_tiles, each tile its own template instantiation, for the measured choice.
 """
@@ -17,8 +18,9 @@ from kernels.cuda.runtime import declare, empty, i32, launch, require_int32_inde
 
 FORWARD_SOURCE = "conv2d_forward.cu"
 BACKWARD_SOURCE = "conv2d_backward.cu"
-TILES = {**{v: geometry.CONV_TILES[v] for v in (2, 3)}, 4: geometry.DOUBLE_BUFFERED_TILE}
-_GEMM_KERNEL = {2: "tiled", 3: "tiled", 4: "double_buffered"}
+TILES = {**{v: geometry.CONV_TILES[v] for v in (2, 3)}, 4: geometry.DOUBLE_BUFFERED_TILE,
+         5: geometry.WARP_TILES[0]}
+_GEMM_KERNEL = {2: "tiled", 3: "tiled", 4: "double_buffered", 5: "warp_tiled"}
 
 
 def _declare_gemm(op: str, version: int, role: str, source: str, prefix: str, tile: geometry.Tile):
@@ -103,8 +105,8 @@ def _backward(version: int, tile: geometry.Tile | None = None):
 
 
 VERSIONS = {
-    "conv2d_forward": {v: _forward(v) for v in (1, 2, 3, 4)},
-    "conv2d_backward": {v: _backward(v) for v in (1, 2, 3, 4)},
+    "conv2d_forward": {v: _forward(v) for v in (1, 2, 3, 4, 5)},
+    "conv2d_backward": {v: _backward(v) for v in (1, 2, 3, 4, 5)},
 }
 CANDIDATES = {op: {c: make(c.version, c.tile) for c in geometry.candidates(op, VERSIONS[op])}
               for op, make in (("conv2d_forward", _forward), ("conv2d_backward", _backward))}

@@ -4,6 +4,7 @@
     v2  shared-memory tiles, one output per thread                   geometry.LINEAR_TILES[2]
     v3  2-D register tiles (promoted)                                geometry.LINEAR_TILES[3]
     v4  v3 + double-buffered tiles and float4 loads, launch bounds   geometry.DOUBLE_BUFFERED_TILE
+    v5  v4 split into warp tiles, float4 shared-memory fragments     geometry.WARP_TILES[0]
 db is one thread per column in every version. CANDIDATES: v2-v4 at every tile geometry of
 geometry.candidate_tiles, each tile its own template instantiation, for the measured choice.
 """
@@ -15,8 +16,9 @@ from kernels.contract import check_linear_backward, check_linear_forward
 from kernels.cuda.runtime import declare, empty, i32, launch, require_int32_indexable, spec
 
 SOURCE = "linear.cu"
-TILES = {**{v: geometry.LINEAR_TILES[v] for v in (2, 3)}, 4: geometry.DOUBLE_BUFFERED_TILE}
-_GEMM_KERNEL = {2: "linear_tiled", 3: "linear_tiled", 4: "linear_double_buffered"}
+TILES = {**{v: geometry.LINEAR_TILES[v] for v in (2, 3)}, 4: geometry.DOUBLE_BUFFERED_TILE,
+         5: geometry.WARP_TILES[0]}
+_GEMM_KERNEL = {2: "linear_tiled", 3: "linear_tiled", 4: "linear_double_buffered", 5: "linear_warp_tiled"}
 FORWARD_PRODUCT, DATA_PRODUCT, FILTER_PRODUCT = 0, 1, 2  # the LinearProduct enum of linear.cu
 
 
@@ -83,8 +85,8 @@ def _backward(version: int, tile: geometry.Tile | None = None):
 
 
 VERSIONS = {
-    "linear_forward": {v: _forward(v) for v in (1, 2, 3, 4)},
-    "linear_backward": {v: _backward(v) for v in (1, 2, 3, 4)},
+    "linear_forward": {v: _forward(v) for v in (1, 2, 3, 4, 5)},
+    "linear_backward": {v: _backward(v) for v in (1, 2, 3, 4, 5)},
 }
 CANDIDATES = {op: {c: make(c.version, c.tile) for c in geometry.candidates(op, VERSIONS[op])}
               for op, make in (("linear_forward", _forward), ("linear_backward", _backward))}

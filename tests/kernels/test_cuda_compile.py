@@ -65,7 +65,7 @@ def test_every_candidate_of_the_measured_choice_compiles_for_sm_90_without_spill
     to what the promoted kernels are: no spills, no stack frame."""
     candidates = [t for t in face.compile_targets() if t.op in face.CANDIDATES and t.version >= 2
                   and t.kernel in ("main", "dx", "dw")]
-    assert sum(t.alternative for t in candidates) == 2 * 2 * 3  # v3 and v4 wide tiles: conv main/dx/dw, linear
+    assert sum(t.alternative for t in candidates) == 3 * 2 * 3  # v3, v4, v5 second tiles: conv and linear main/dx/dw
     spilling = []
     for target in candidates:
         resources = compiled(target.source, "sm_90").resources_of(target.name_expression)
