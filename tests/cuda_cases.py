@@ -218,6 +218,11 @@ TINY = [
     *softmax_case("3x300", 3, 300, scale=20.0),
     *sgd_case("37", (37,)),
     *sgd_case("4x9", (4, 9)),
+    # More than 64 filters and channels per group: every GEMM of the convolution (forward rows F/G,
+    # data-gradient rows C/G, filter-gradient rows F/G) has a second 64-row block, so a row offset
+    # of the second block (m0 in conv2d_backward.cu, say) is exercised, with groups 1 and 2.
+    *conv_case("66-per-group", 1, 66, 3, 3, 66, 3, pad=1),
+    *conv_case("66-per-group-groups2", 1, 132, 3, 3, 132, 3, pad=1, groups=2),
 ]
 
 # AlexNet at batch 128 (the 2012 model: LRN, groups), for the gpu tests.
