@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kernels import reference
-from kernels.testing import assert_matches, to_numpy
+from kernels.testing import assert_matches, conv_terms, linear_terms, to_numpy
 
 REDUCTION = "float32_reduction"
 LARGE_REDUCTION = "float32_large_reduction"
@@ -34,6 +34,7 @@ class Case:
     outputs: tuple[str, ...]
     face_kwargs: dict = field(default_factory=dict)  # keywords only the GPU faces take
     in_place: tuple[int, ...] = ()  # for in-place ops: the argument positions that are the outputs
+    terms: tuple[int, ...] = ()  # per output, the length of its longest sum (for float32_large_reduction)
 
     @property
     def id(self) -> str:
@@ -60,11 +61,12 @@ class Case:
 
     def compare(self, actual, expected, what: str) -> None:
         assert len(actual) == len(expected) == len(self.outputs), what
-        for name, tolerance, a, e in zip(self.outputs, self.tolerances, actual, expected, strict=True):
+        terms = self.terms or (None,) * len(self.outputs)
+        for name, tolerance, a, e, k in zip(self.outputs, self.tolerances, actual, expected, terms, strict=True):
             a = to_numpy(a)
             if tolerance == EXACT:
                 assert a.dtype == np.asarray(e).dtype, f"{what} {name}: dtype {a.dtype} != {np.asarray(e).dtype}"
-            assert_matches(a, np.asarray(e), tolerance, f"{what} {name}")
+            assert_matches(a, np.asarray(e), tolerance, f"{what} {name}", terms=k)
 
 
 def _normal(rng, shape, scale=1.0):
@@ -82,9 +84,12 @@ def conv_case(name, n, c, h, w, f, k, stride=1, pad=0, groups=1, tolerance=REDUC
         oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
         return [_normal(rng, (n, f, oh, ow)), x, weights], kwargs
 
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    terms = conv_terms(n, c, f, k, k, oh, ow, stride, groups)
     return [
-        Case("conv2d_forward", name, make_forward, (tolerance,), ("y",)),
-        Case("conv2d_backward", name, make_backward, (tolerance,) * 3, ("dx", "dw", "db")),
+        Case("conv2d_forward", name, make_forward, (tolerance,), ("y",), terms=(terms["y"],)),
+        Case("conv2d_backward", name, make_backward, (tolerance,) * 3, ("dx", "dw", "db"),
+             terms=(terms["dx"], terms["dw"], terms["db"])),
     ]
 
 
@@ -95,9 +100,11 @@ def linear_case(name, n, i, o, tolerance=REDUCTION):
     def make_backward(rng):
         return [_normal(rng, (n, o)), _normal(rng, (n, i)), _normal(rng, (o, i), 1.0 / math.sqrt(i))], {}
 
+    terms = linear_terms(n, i, o)
     return [
-        Case("linear_forward", name, make_forward, (tolerance,), ("y",)),
-        Case("linear_backward", name, make_backward, (tolerance,) * 3, ("dx", "dw", "db")),
+        Case("linear_forward", name, make_forward, (tolerance,), ("y",), terms=(terms["y"],)),
+        Case("linear_backward", name, make_backward, (tolerance,) * 3, ("dx", "dw", "db"),
+             terms=(terms["dx"], terms["dw"], terms["db"])),
     ]
 
 

@@ -51,6 +51,8 @@ CONV_CASES = [
 # test would cost 66 bias-reduction blocks, ~25 s in the simulator, for nothing the others miss.)
 CONV_FORWARD_CASES = [*CONV_CASES, pytest.param((1, 2, 3, 3), (66, 2, 1, 1), 1, 0, 1, id="66-filters-1x1")]
 CONV_BACKWARD_CASES = [*CONV_CASES, pytest.param((1, 66, 2, 2), (2, 66, 1, 1), 1, 0, 1, id="66-channels-1x1")]
+# 132 positions: three split-K chunks in v2 and v3, so a lost middle chunk shows (groups2-splitk has two).
+CONV_BACKWARD_CASES.append(pytest.param((1, 1, 12, 11), (1, 1, 1, 1), 1, 0, 1, id="three-splits"))
 
 
 @pytest.mark.parametrize("version", versions("conv2d_forward"))
