@@ -69,6 +69,24 @@ def test_a_correct_float32_sum_of_conv1s_length_passes_with_room(products):
     assert error > 2e-3, "the float32 sums came out more exact than the model says; recheck the model"
 
 
+def test_the_allowance_covers_the_worst_of_many_sums_twice_over():
+    """The error in units of 2^-24·sqrt(K)·rms(result) does not depend on K, so its tail is measured
+    on 100,000 short sums: the worst must stay below half the allowance, the room a comparison of
+    two float32 faces needs (their errors add, about sqrt(2) more)."""
+    rng = np.random.default_rng(100_000)
+    length = 256
+    summed, exact = [], []
+    for _ in range(8):
+        terms = rng.standard_normal((12_500, length), dtype=np.float32)
+        terms *= rng.standard_normal((12_500, length), dtype=np.float32)
+        summed.append(_in_order(terms))
+        exact.append(_exact(terms))
+    summed, exact = np.concatenate(summed), np.concatenate(exact)
+    worst = np.abs(summed - exact).max() / (UNIT_ROUNDOFF * math.sqrt(length) * root_mean_square(exact))
+    assert 2.0 < worst < TOLERANCES[LONG].per_term / 2, f"worst error {worst:.2f} units"
+    assert_matches(summed, exact, LONG, "100,000 in-order sums", terms=length)
+
+
 def test_a_split_k_float32_sum_passes(products):
     splits, chunk = _conv1_split()
     assert splits > 2, "conv1's filter gradient is split, so there is a middle chunk to lose"
