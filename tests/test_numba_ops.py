@@ -17,6 +17,8 @@ from kernels.testing import assert_matches, to_numpy
 
 RNG = np.random.default_rng(1998)
 
+pytestmark = [pytest.mark.gpu, pytest.mark.runs_without_gpu]  # compiled on a GPU by `-m gpu`, simulated elsewhere
+
 
 def versions(op):
     return [pytest.param(version, id=f"v{version}") for version in face.VERSIONS[op]]
