@@ -143,6 +143,27 @@ def test_rates_follow_the_bound_of_each_row():
     assert relu.bandwidth_share == relu.roofline_share == pytest.approx(1_548_800 / 10e9 / 0.5e-3)
 
 
+def test_a_ceiling_that_fails_is_reported_and_the_run_goes_on(monkeypatch):
+    """On a machine missing a library (cuBLAS for SGEMM, say) the ceiling says FAILED with the error
+    and every kernel row is still validated and timed, only without the rates that ceiling gives."""
+    from kernels.perf import ceilings
+
+    def no_cublas():
+        raise OSError("libcublas.so.13: cannot open shared object file")
+
+    monkeypatch.setattr(ceilings, "_gpu_sgemm", lambda size: no_cublas())
+    monkeypatch.setattr(ceilings, "_gpu_copy", lambda size: (4.3e12, "sample copy"))
+    measured = ceilings.measure_gpu()
+    assert measured.copy_bytes_per_s == 4.3e12 and measured.sgemm_flops_per_s is None
+    assert measured.sgemm_method == "FAILED: OSError: libcublas.so.13: cannot open shared object file"
+
+    monkeypatch.setattr("kernels.devices.has_gpu", lambda: False)
+    monkeypatch.setattr(ceilings, "measure_cpu", lambda: ceilings.Ceilings("cpu", 10e9, None, "test", "FAILED: x"))
+    result = kernel_bench.run(archs=("alexnet-owt",), batch=1, ops=["relu_forward"], log=lambda message: None)
+    assert result["rows"] and all(row["ms"] > 0 and row["achieved"] is None for row in result["rows"])
+    assert "copy 10 GB/s (test); SGEMM FAILED: x" in kernel_bench.render(result)
+
+
 def test_results_so_far_are_handed_out_after_every_case(monkeypatch):
     monkeypatch.setattr("kernels.devices.has_gpu", lambda: False)
     from kernels.perf import ceilings
