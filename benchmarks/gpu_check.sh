@@ -147,13 +147,11 @@ export python scratch outdir
 run_part environment 20 bash -c environment
 run_part promoted 75 "$python" -m benchmarks.gpu_quick kernels "$outdir/quick.jsonl" "${face_args[@]}"
 run_part curves 45 "$python" -m benchmarks.gpu_quick curves "$outdir/quick.jsonl" "${face_args[@]}"
-step_faces=()
-for face in $faces; do step_faces+=(--face "$face"); done
-run_part step 45 "$python" -m alexnet_cuda bench step --arch alexnet-owt --steps 3 --warmup 1 "${step_faces[@]}" \
+run_part step 45 "$python" -m alexnet_cuda bench step --arch alexnet-owt --steps 3 --warmup 1 "${face_args[@]}" \
     --json "$outdir/step.json"
 if [ "$quick" = 0 ]; then
-    run_part gpu-tests 150 bash -c gpu_tests
-    run_part kernels 90 "$python" -m alexnet_cuda bench kernels --json "$outdir/kernels.json"
+    run_part gpu-tests 130 bash -c gpu_tests
+    run_part kernels 80 "$python" -m alexnet_cuda bench kernels --json "$outdir/kernels.json"
     run_part train 75 bash -c train_short
 fi
 

@@ -220,13 +220,7 @@ def compare(case, actual: tuple, expected: tuple) -> dict[str, float]:
     terms = cases.summation_terms(case)
     errors = {}
     for spec, got, want in zip(cases.OUTPUTS[case.op], actual, expected, strict=True):
-        got = to_numpy(got)
-        assert_matches(got, want, spec.tolerance, spec.name, terms=terms.get(spec.name))
-        if spec.tolerance == "exact":
-            errors[spec.name] = 0.0
-        else:
-            difference = np.abs(got.astype(np.float64) - want)
-            errors[spec.name] = float(np.nanmax(difference, initial=0.0))
+        errors[spec.name] = assert_matches(to_numpy(got), want, spec.tolerance, spec.name, terms=terms.get(spec.name))
     return errors
 
 
@@ -268,17 +262,40 @@ def load_faces(names, results: Results) -> list:
     return loaded
 
 
-def kernels_main(out: Path, faces=GPU_FACES, ops=None, batches=(SMALL_BATCH, LARGE_BATCH)) -> int:
+def prepared(chosen, lookahead: int = 3):
+    """(case, host inputs, reference outputs, seconds) for each chosen case, in order, drawn and
+    computed in `lookahead` threads ahead of the caller: the host's references at batch 128 are the
+    slow part of this check, and NumPy leaves the interpreter lock while it computes."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from kernels.perf import cases
     from kernels.perf.kernel_bench import case_seed
 
+    def prepare(case):
+        began = time.perf_counter()
+        host = cases.make_inputs(case, case_seed(case))
+        return host, reference_outputs(case, host), time.perf_counter() - began
+
+    pool = ThreadPoolExecutor(max_workers=lookahead)
+    pending = [pool.submit(prepare, case) for case in chosen[:lookahead]]
+    try:
+        for index, case in enumerate(chosen):
+            if index + lookahead < len(chosen):
+                pending.append(pool.submit(prepare, chosen[index + lookahead]))
+            host, expected, seconds = pending[index].result()
+            pending[index] = None  # the arrays go once the caller is done with them
+            yield case, host, expected, seconds
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def kernels_main(out: Path, faces=GPU_FACES, ops=None, batches=(SMALL_BATCH, LARGE_BATCH)) -> int:
     results = Results(out, "promoted")
     loaded = load_faces(faces, results)
-    for size, case in chosen_cases(ops, batches):
-        started = time.perf_counter()
-        host = cases.make_inputs(case, case_seed(case))
-        expected = reference_outputs(case, host)
-        reference_seconds = time.perf_counter() - started
+    chosen = chosen_cases(ops, batches)
+    sizes = [size for size, _ in chosen]
+    for size, (case, host, expected, reference_seconds) in zip(sizes, prepared([case for _, case in chosen]),
+                                                                strict=True):
         for face in loaded:
             began = time.perf_counter()
             record = {"kind": "kernel", "face": face.NAME, "op": case.op, "size": size, "shape": case.shape_text,

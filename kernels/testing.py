@@ -93,13 +93,15 @@ def to_numpy(array) -> np.ndarray:
 
 def flush_subnormals(values: np.ndarray) -> np.ndarray:
     """float64 copy of `values` with every magnitude below FLT_MIN read as zero (see FLT_MIN)."""
-    values = values.astype(np.float64)
-    return np.where(np.abs(values) < FLT_MIN, 0.0, values)
+    values = np.array(values, dtype=np.float64)  # always a copy, changed in place below
+    values[np.abs(values) < FLT_MIN] = 0.0
+    return values
 
 
-def assert_close(actual, reference, atol: float, rtol: float, what: str = "result") -> None:
+def assert_close(actual, reference, atol: float, rtol: float, what: str = "result") -> float:
     """Assert |actual − reference| <= atol + rtol·|reference| everywhere, NaN where and only where
-    the reference has NaN, values below FLT_MIN read as zero; the message names the worst element."""
+    the reference has NaN, values below FLT_MIN read as zero; the message names the worst element.
+    Returns the largest absolute difference (0.0 for integer arrays, which must be equal)."""
     actual, reference = to_numpy(actual), to_numpy(reference)
     if actual.shape != reference.shape:
         raise AssertionError(f"{what}: shape {actual.shape} != reference shape {reference.shape}")
@@ -111,31 +113,37 @@ def assert_close(actual, reference, atol: float, rtol: float, what: str = "resul
                 f"{what}: {int(mismatched.sum())} of {actual.size} integer elements differ; first at "
                 f"{first}: {actual[first]} != {reference[first]}"
             )
-        return
+        return 0.0
     a = flush_subnormals(actual)
     r = flush_subnormals(reference)
-    nan_mismatch = np.isnan(a) != np.isnan(r)
-    error = np.where(np.isnan(a) | np.isnan(r), 0.0, np.abs(a - r))
-    bad = nan_mismatch | (error > atol + rtol * np.abs(r))
+    a_nan, r_nan = np.isnan(a), np.isnan(r)
+    nan_mismatch = a_nan != r_nan
+    error = np.subtract(a, r, out=a)  # a is a copy of its own; |a − r| replaces it
+    np.abs(error, out=error)
+    error[a_nan | r_nan] = 0.0
+    np.abs(r, out=r)
+    bad = nan_mismatch | (error > atol + rtol * r)
     if bad.any():
+        a, r = flush_subnormals(actual), flush_subnormals(reference)  # the values, for the message
         worst = np.unravel_index(np.argmax(np.where(nan_mismatch, np.inf, error)), a.shape)
         raise AssertionError(
             f"{what}: {int(bad.sum())} of {a.size} elements outside atol={atol:g}, rtol={rtol:g}; "
             f"worst at {tuple(int(i) for i in worst)}: {a[worst]!r} vs reference {r[worst]!r} "
             f"(max abs error {np.nanmax(error):.3g})"
         )
+    return float(error.max(initial=0.0))
 
 
-def assert_matches(actual, reference, tolerance: str, what: str = "result", terms: int | None = None) -> None:
+def assert_matches(actual, reference, tolerance: str, what: str = "result", terms: int | None = None) -> float:
     """assert_close with a named row of TOLERANCES; `terms`, the length of the longest sum behind an
-    element, is required by rows that grow with it (per_term)."""
+    element, is required by rows that grow with it (per_term). Returns the largest absolute error."""
     row = TOLERANCES[tolerance]
     atol = row.atol
     if row.per_term:
         if terms is None:
             raise TypeError(f"tolerance {tolerance!r} grows with the summation length: pass terms=K")
         atol += row.per_term * UNIT_ROUNDOFF * math.sqrt(terms) * root_mean_square(reference)
-    assert_close(actual, reference, atol, row.rtol, what)
+    return assert_close(actual, reference, atol, row.rtol, what)
 
 
 def root_mean_square(values) -> float:
