@@ -36,9 +36,82 @@ def test_every_kernel_compiles_and_assembles_for_sm_90():
     """)
     assert run.returncode == 0, run.stdout + run.stderr
     count = len(face.compile_targets())
-    assert f"{count} of {count} kernel targets compiled for sm_90" in run.stdout, run.stdout
+    assert f"{count} of {count} kernel targets compiled for sm_90 with numba-cuda" in run.stdout, run.stdout
     assert "FAILED" not in run.stdout
     assert run.stdout.count(" 0/0 bytes spilled") == count, run.stdout  # no register spills anywhere
+
+
+def _has_mlir() -> bool:
+    run = python("import numba_cuda_mlir")
+    return run.returncode == 0
+
+
+@pytest.mark.skipif(not _has_mlir(), reason='numba-cuda-mlir is not installed (pip install -e ".[mlir]", Python 3.11+)')
+def test_every_kernel_compiles_and_assembles_for_sm_90_with_numba_cuda_mlir():
+    """The same kernel sources through numba-cuda-mlir, the successor compiler."""
+    run = python("""
+        import sys
+        from kernels.numba.compile_check import main
+        sys.exit(main(["--resources", "--compiler", "mlir"]))
+    """)
+    assert run.returncode == 0, run.stdout + run.stderr
+    count = len(face.compile_targets())
+    assert run.stdout.startswith("compiler: mlir (numba-cuda-mlir "), run.stdout
+    assert f"{count} of {count} kernel targets compiled for sm_90 with mlir" in run.stdout, run.stdout
+    assert run.stdout.count(" 0/0 bytes spilled") == count, run.stdout
+
+
+def test_an_unknown_compiler_is_named_with_the_choices():
+    run = python("import kernels.numba", ALEXNET_CUDA_NUMBA_COMPILE_ONLY="1", ALEXNET_CUDA_NUMBA_COMPILER="nvcc")
+    assert run.returncode != 0
+    assert "ALEXNET_CUDA_NUMBA_COMPILER='nvcc': expected one of numba-cuda, mlir" in run.stderr
+
+
+def test_the_simulator_ignores_the_compiler_choice():
+    run = python("import kernels.numba.compiler as c; print(c.COMPILER)",
+                 NUMBA_ENABLE_CUDASIM="1", ALEXNET_CUDA_NUMBA_COMPILER="mlir")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "numba-cuda simulator"
+
+
+# NumPy 2.5 removed np.row_stack. Where NumPy is older, deleting it makes this process look like 2.5
+# to numba-cuda, so the tests below check the compatibility step on every Python; under NumPy 2.5
+# (Python 3.12+) the deletion does nothing and the compile test above runs the real thing.
+AS_NUMPY_2_5 = """
+    import numpy as np
+    if hasattr(np, "row_stack"):
+        delattr(np, "row_stack")
+"""
+
+
+def test_numpy_2_5_compat_step_is_still_needed():
+    """Fails once numba-cuda guards its row_stack overload: then remove kernels/numba/compat.py."""
+    run = python(textwrap.dedent(AS_NUMPY_2_5) + textwrap.dedent("""
+        import importlib
+        try:
+            importlib.import_module("numba.cuda.np.arrayobj")
+        except AttributeError as error:
+            print("fails without the step:", error)
+        else:
+            print("imports without the step")
+    """), ALEXNET_CUDA_NUMBA_COMPILE_ONLY="1", NUMBA_ENABLE_CUDASIM="0")
+    assert run.returncode == 0, run.stderr
+    assert "fails without the step: module 'numpy' has no attribute 'row_stack'" in run.stdout, (
+        run.stdout + "\nnumba-cuda imports its array registry without np.row_stack now: "
+        "kernels/numba/compat.py can go")
+
+
+def test_numpy_2_5_compat_step_compiles_and_leaves_numpy_as_it_was():
+    run = python(textwrap.dedent(AS_NUMPY_2_5) + textwrap.dedent("""
+        import kernels.numba as face
+        from kernels.numba import compat
+        ptx = face.compile_ptx(face.compile_targets()[0])
+        print("compiled", len(ptx) > 0)
+        print("row_stack", hasattr(np, "row_stack"))
+        print("vstack", np.vstack.__module__, np.vstack((np.ones(2), np.zeros(2))).shape)
+    """), ALEXNET_CUDA_NUMBA_COMPILE_ONLY="1")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.splitlines() == ["compiled True", "row_stack False", "vstack numpy (2, 2)"]
 
 
 BROKEN = """

@@ -8,9 +8,8 @@ face, and holds the NumPy reference this kernel is tested against in the simulat
 
 from __future__ import annotations
 
-from numba import cuda, float32, int64
-
 from kernels import augment
+from kernels.numba.compiler import cuda, float32, int64
 from kernels.numba.runtime import empty, launch, xp
 from kernels.numba.targets import kernel_target
 

@@ -3,12 +3,14 @@
     python -m kernels.numba.compile_check                 # sm_90; exit status 1 if any kernel fails
     python -m kernels.numba.compile_check --resources     # + assemble for the GPU: registers, spills, shared
     python -m kernels.numba.compile_check --ptx-dir DIR   # + write DIR/<kernel>.ptx
+    python -m kernels.numba.compile_check --compiler mlir # through numba-cuda-mlir instead of numba-cuda
 
 The simulator runs kernels as Python, so it never types them the way the CUDA target does; this
 check does, and fails on what the simulator lets through (a float64 where a float32 is expected,
 an unsupported call, a signature that does not fit the kernel). Run in a process where
 kernels.numba already uses the simulator, it starts a fresh process with
-ALEXNET_CUDA_NUMBA_COMPILE_ONLY=1 and reports that process's result.
+ALEXNET_CUDA_NUMBA_COMPILE_ONLY=1 and reports that process's result; so it does when the process
+already chose another compiler than the one asked for (kernels.numba.compiler).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
-from kernels.numba.mode import COMPILE_ONLY_ENV, MODE, SIMULATOR_ENV
+from kernels.numba.mode import COMPILE_ONLY_ENV, COMPILER_ENV, COMPILERS, MODE, SIMULATOR_ENV, requested_compiler
 from kernels.numba.targets import KernelTarget, compile_ptx
 
 PTXAS_USAGE = re.compile(r"Used (\d+) registers")
@@ -79,6 +82,14 @@ def ptxas_log(ptx: str, arch: str) -> str:
         nvjitlink.destroy(handle)
 
 
+def compiler_version(compiler: str) -> str:
+    """The compiler's distribution and version, and NumPy's, for the report's first line."""
+    import numpy as np
+
+    distribution = "numba-cuda-mlir" if compiler == "mlir" else "numba-cuda"
+    return f"{compiler} ({distribution} {metadata.version(distribution)}, NumPy {np.__version__})"
+
+
 def resource_summary(log: str) -> str:
     """Registers, spill bytes, stack (local arrays left in memory) and static shared memory (with the
     1 KiB per block that sm_8x/sm_9x reserve) from a ptxas -v log."""
@@ -93,8 +104,8 @@ def resource_summary(log: str) -> str:
     )
 
 
-def _rerun_without_simulator(argv: list[str]) -> int:
-    environment = dict(os.environ, **{COMPILE_ONLY_ENV: "1", SIMULATOR_ENV: "0"})
+def _rerun_in_compile_process(argv: list[str], compiler: str) -> int:
+    environment = dict(os.environ, **{COMPILE_ONLY_ENV: "1", SIMULATOR_ENV: "0", COMPILER_ENV: compiler})
     return subprocess.run([sys.executable, "-m", "kernels.numba.compile_check", *argv], env=environment).returncode
 
 
@@ -104,9 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cc", default="9.0", help="compute capability to compile for (default 9.0)")
     parser.add_argument("--resources", action="store_true", help="run ptxas -v on each kernel's PTX")
     parser.add_argument("--ptx-dir", type=Path, help="write each kernel's PTX to this folder")
+    parser.add_argument("--compiler", choices=COMPILERS,
+                        help=f"numba-cuda or mlir (numba-cuda-mlir); default: ${COMPILER_ENV}, else numba-cuda")
     args = parser.parse_args(argv)
+    try:
+        wanted = args.compiler or requested_compiler()
+    except ValueError as error:
+        parser.error(str(error))
     if MODE == "simulator":
-        return _rerun_without_simulator(argv)
+        return _rerun_in_compile_process(argv, wanted)
+    from kernels.numba.compiler import COMPILER
+
+    if COMPILER != wanted:
+        return _rerun_in_compile_process(argv, wanted)
+    print(f"compiler: {compiler_version(COMPILER)}")
     major, minor = (int(part) for part in args.cc.split("."))
     arch = f"sm_{major}{minor}"
 
@@ -133,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
         if args.ptx_dir:
             (args.ptx_dir / f"{target.kernel}.ptx").write_text(result.ptx)
-    print(f"{len(results) - failures} of {len(results)} kernel targets compiled for {arch}")
+    print(f"{len(results) - failures} of {len(results)} kernel targets compiled for {arch} with {COMPILER}")
     return 1 if failures or not results else 0
 
 

@@ -16,9 +16,8 @@
 
 from __future__ import annotations
 
-from numba import cuda, float32
-
 from kernels.geometry import CONV_TILES
+from kernels.numba.compiler import cuda, float32
 from kernels.numba.conv_tiles import stage_output_gradient_taps, stage_weight_taps
 from kernels.numba.tiles import accumulate_register_tile, clear, product_of_tiles
 

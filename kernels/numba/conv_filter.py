@@ -18,9 +18,8 @@
 
 from __future__ import annotations
 
-from numba import cuda, float32
-
 from kernels.geometry import CONV_TILES, REDUCE_THREADS
+from kernels.numba.compiler import cuda, float32
 from kernels.numba.conv_tiles import stage_im2col_transposed, stage_output_gradient_rows
 from kernels.numba.reduce import block_reduce
 from kernels.numba.tiles import accumulate_register_tile, clear, product_of_tiles

@@ -16,10 +16,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, float32
 
 from kernels.contract import check_conv2d_forward
 from kernels.geometry import CONV_TILES, conv_forward_gemm, grid_1d
+from kernels.numba.compiler import cuda, float32
 from kernels.numba.conv_tiles import stage_im2col, stage_matrix_rows
 from kernels.numba.runtime import SPEC, empty, launch
 from kernels.numba.targets import kernel_target

@@ -21,7 +21,7 @@ in memory (stride apart in x for a strided convolution).
 
 from __future__ import annotations
 
-from numba import cuda, float32
+from kernels.numba.compiler import cuda, float32
 
 
 @cuda.jit(device=True)

@@ -13,7 +13,6 @@ casts make the two agree (and keep NumPy from warning about a uint32 overflow th
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, float32, uint8, uint32, uint64
 
 from kernels.contract import (
     check_dropout_mask,
@@ -24,6 +23,7 @@ from kernels.contract import (
     split_u64,
 )
 from kernels.geometry import PHILOX_WORDS, dropout_grid, grid_1d
+from kernels.numba.compiler import cuda, float32, uint8, uint32, uint64
 from kernels.numba.runtime import SPEC, empty, launch
 from kernels.numba.targets import kernel_target
 from kernels.reference.philox import PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1, ROUNDS

@@ -8,10 +8,10 @@ Arrays of any rank reach the kernels flattened: a C-contiguous array and its 1-D
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, float32
 
 from kernels.contract import check_elementwise, check_sgd_update
 from kernels.geometry import grid_1d
+from kernels.numba.compiler import cuda, float32
 from kernels.numba.runtime import SPEC, empty, launch
 from kernels.numba.targets import kernel_target
 

@@ -19,9 +19,8 @@ global loads coalesce for every layout. The bias gradient db = Σ_n dy[n, :] is 
 
 from __future__ import annotations
 
-from numba import cuda, float32
-
 from kernels.geometry import LINEAR_TILES
+from kernels.numba.compiler import cuda, float32
 from kernels.numba.tiles import accumulate_register_tile, clear, product_of_tiles
 
 # Kernels see tile sizes as plain int globals, which Numba freezes as compile-time constants (a Tile

@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda, float32
 
 from kernels.contract import check_softmax_xent_backward, check_softmax_xent_forward
 from kernels.geometry import REDUCE_THREADS, grid_1d, grid_rows
+from kernels.numba.compiler import cuda, float32
 from kernels.numba.reduce import block_reduce
 from kernels.numba.runtime import SPEC, check_labels, empty, launch
 from kernels.numba.targets import kernel_target

@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda, float32
 
 from kernels.contract import check_lrn_backward, check_lrn_forward
 from kernels.geometry import grid_1d
+from kernels.numba.compiler import cuda, float32
 from kernels.numba.runtime import SPEC, empty, launch
 from kernels.numba.targets import kernel_target
 

@@ -23,6 +23,17 @@ from kernels.devices import has_gpu
 
 COMPILE_ONLY_ENV = "ALEXNET_CUDA_NUMBA_COMPILE_ONLY"
 SIMULATOR_ENV = "NUMBA_ENABLE_CUDASIM"
+COMPILER_ENV = "ALEXNET_CUDA_NUMBA_COMPILER"
+COMPILERS = ("numba-cuda", "mlir")  # what each is: kernels.numba.compiler
+
+
+def requested_compiler() -> str:
+    """The compiler ALEXNET_CUDA_NUMBA_COMPILER asks for for the real CUDA target (default numba-cuda);
+    ValueError names the variable and the choices when it asks for something else."""
+    name = os.environ.get(COMPILER_ENV, "").strip() or "numba-cuda"
+    if name not in COMPILERS:
+        raise ValueError(f"{COMPILER_ENV}={name!r}: expected one of {', '.join(COMPILERS)}")
+    return name
 
 
 def _simulator_env_set() -> bool:

@@ -15,10 +15,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, float32
 
 from kernels.contract import check_maxpool_backward, check_maxpool_forward
 from kernels.geometry import grid_1d, pool_gather_window
+from kernels.numba.compiler import cuda, float32
 from kernels.numba.runtime import SPEC, empty, launch
 from kernels.numba.targets import kernel_target
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from numba import cuda
-
 from kernels.geometry import REDUCE_THREADS
+from kernels.numba.compiler import cuda
 
 
 @cuda.jit(device=True)

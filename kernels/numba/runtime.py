@@ -51,7 +51,8 @@ def _count(kernel, args) -> None:
 
 if MODE == "gpu":
     import cupy
-    from numba import cuda
+
+    from kernels.numba.compiler import cuda
 
     xp = cupy
     SPEC = ArraySpec(cupy.ndarray, FLOAT32, "CuPy")

@@ -40,32 +40,47 @@ def kernel_target(op: str, version: int, dispatcher, signature: str) -> KernelTa
 
 
 class _StandInDevice:
-    """Answers the one question numba asks of the current device while compiling device functions."""
+    """Answers the one question the compilers ask of the current device while compiling."""
 
     def __init__(self, compute_capability):
         self.compute_capability = tuple(compute_capability)
 
 
-_stand_in: _StandInDevice | None = None
+_stand_in = _StandInDevice((9, 0))
 
 
 def _use_stand_in_device(cc) -> None:
-    """Without a GPU, numba's dispatcher asks the (absent) current device for its compute capability
-    when a kernel calls a @cuda.jit(device=True) helper, and fails with "CUDA driver library cannot
-    be found". In mode "compile" only, the dispatcher module's get_current_device is replaced by one
-    that answers `cc`; nothing else in numba is touched."""
-    global _stand_in
-    import numba.cuda.dispatcher
+    """Without a GPU, both compilers ask the (absent) current device for its compute capability even
+    when a target is given, and fail with "CUDA driver library cannot be found": numba-cuda's
+    dispatcher when a kernel calls a @cuda.jit(device=True) helper, numba-cuda-mlir for every kernel
+    (its host architecture, `tools.get_gpu_compute_capability`, and its dispatcher's). In mode
+    "compile" only, those module-level look-ups are replaced by ones that answer `cc`; nothing else
+    in either compiler is touched."""
+    from kernels.numba.compiler import COMPILER
 
-    if _stand_in is None:
-        _stand_in = _StandInDevice(cc)
-        numba.cuda.dispatcher.get_current_device = lambda: _stand_in
     _stand_in.compute_capability = tuple(cc)
+    if COMPILER == "mlir":
+        import numba_cuda_mlir.descriptor
+        import numba_cuda_mlir.numba_cuda.dispatcher
+        import numba_cuda_mlir.tools
+
+        def capability(as_type=str):
+            major, minor = _stand_in.compute_capability
+            return (major, minor) if as_type is tuple else f"sm_{major}{minor}"
+
+        numba_cuda_mlir.tools.get_gpu_compute_capability = capability
+        numba_cuda_mlir.numba_cuda.dispatcher.get_current_device = lambda: _stand_in
+        numba_cuda_mlir.descriptor.get_current_device = lambda: _stand_in
+    else:
+        import numba.cuda.dispatcher
+
+        numba.cuda.dispatcher.get_current_device = lambda: _stand_in
 
 
 def compile_ptx(target: KernelTarget, cc: tuple[int, int] = (9, 0)) -> str:
-    """PTX for `target` at compute capability `cc`, through numba.cuda.compile_ptx (NVVM), with the
-    dispatcher's own fastmath and lineinfo options. Raises on any typing or compile error."""
+    """PTX for `target` at compute capability `cc`, through the chosen compiler's compile_ptx
+    (kernels.numba.compiler: NVVM for numba-cuda, MLIR for numba-cuda-mlir), with the dispatcher's own
+    fastmath and lineinfo options. Raises on any typing or compile error."""
     from kernels.numba.mode import COMPILE_ONLY_ENV, MODE
 
     if MODE == "simulator":
@@ -73,7 +88,7 @@ def compile_ptx(target: KernelTarget, cc: tuple[int, int] = (9, 0)) -> str:
             "compile_ptx needs Numba's real CUDA target, but this process runs the CUDA simulator; "
             f"compile in a process started with {COMPILE_ONLY_ENV}=1 (python -m kernels.numba.compile_check)"
         )
-    from numba import cuda
+    from kernels.numba.compiler import cuda
 
     if MODE == "compile":
         _use_stand_in_device(cc)

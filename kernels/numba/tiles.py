@@ -15,7 +15,7 @@ bank conflicts) and write consecutive columns of C (coalesced stores).
 
 from __future__ import annotations
 
-from numba import cuda, float32
+from kernels.numba.compiler import cuda, float32
 
 
 @cuda.jit(device=True)
