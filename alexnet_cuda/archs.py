@@ -1,4 +1,4 @@
-"""The three networks of `--arch`, written as plain lists of steps, and their initialisations.
+"""The four networks of `--arch`, written as plain lists of steps, and their initialisations.
 
 alexnet2012   Krizhevsky, Sutskever and Hinton (2012) at 227x227: LRN after the ReLUs of conv1 and
               conv2, overlapping 3/2 pooling, conv2/4/5 split into two groups (the paper's two
@@ -7,6 +7,8 @@ alexnet-owt   torchvision's "one weird trick" variant at 224x224: 64-192-384-256
               LRN, no groups, dropout before fc6 and fc7. 61,100,840 parameters with 1000 classes.
 alexnet-mini  every layer type of alexnet2012 (grouped convolutions, LRN, overlapping pooling,
               dropout, three linear layers) at 64x64, small enough to train on a CPU.
+tiny          every layer type at 12x12 with a few channels (the network of `alexnet-cuda
+              gradcheck`), small enough to train through the CUDA C emulator (`--device emu`).
 """
 
 from __future__ import annotations
@@ -117,8 +119,9 @@ ALEXNET_MINI = Arch(
     summary="every layer type of alexnet2012 at 64x64: grouped conv, LRN, overlapping pool, dropout, 3 linear",
 )
 
-# Not an --arch: a network small enough to difference every weight, with every layer type, for
-# `alexnet-cuda gradcheck` and the tests of the training loop.
+# A network small enough to difference every weight, with every layer type: `alexnet-cuda gradcheck`
+# and the tests of the training loop use it, and as `--arch tiny` it trains on the synthetic shapes
+# (scaled to 12x12) fast enough to watch the CUDA C kernels learn through the CPU emulator.
 TINY = Arch(
     name="tiny",
     input_size=12,
@@ -138,7 +141,7 @@ TINY = Arch(
     summary="every layer type at 12x12 with a few channels, for gradient checks and tests",
 )
 
-ARCHS = {arch.name: arch for arch in (ALEXNET_2012, ALEXNET_OWT, ALEXNET_MINI)}
+ARCHS = {arch.name: arch for arch in (ALEXNET_2012, ALEXNET_OWT, ALEXNET_MINI, TINY)}
 DEFAULT_ARCH = ALEXNET_MINI.name
 
 

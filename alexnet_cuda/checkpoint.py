@@ -92,6 +92,15 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
+def saved_step(path: Path) -> int | None:
+    """The step a checkpoint holds, reading its metadata only; None where there is no readable one."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return int(json.loads(str(archive["meta"][()]))["progress"]["step"])
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        return None
+
+
 def load(path: Path) -> Checkpoint:
     path = Path(path)
     if path.is_dir():

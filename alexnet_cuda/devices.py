@@ -1,4 +1,4 @@
-"""Which kernels do the work: `--device auto|cpu|sim|gpu` and `--kernels cuda|numba` to a face."""
+"""Which kernels do the work: `--device auto|cpu|sim|emu|gpu` and `--kernels cuda|numba` to a face."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import ModuleType
 import kernels
 from kernels.devices import has_gpu
 
-DEVICES = ("auto", "cpu", "sim", "gpu")
+DEVICES = ("auto", "cpu", "sim", "emu", "gpu")
 GPU_FACES = ("cuda", "numba")
 
 
@@ -39,6 +39,13 @@ def select_face(device: str, kernel_face: str = "cuda") -> tuple[str, ModuleType
             # The simulator must be chosen before Numba is first imported.
             os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
             return device, kernels.load("numba")
+        if device == "emu":
+            if kernel_face != "cuda":
+                raise DeviceError(f"--device emu runs the cuda face's CUDA C on the CPU; --kernels {kernel_face} "
+                                  "has no emulator: use --device sim for the Numba kernels")
+            from kernels.cuda import emulated
+
+            return device, emulated.load()
         return device, kernels.load(kernel_face)
-    except kernels.FaceUnavailable as error:
+    except (kernels.FaceUnavailable, ImportError) as error:
         raise DeviceError(str(error)) from error

@@ -5,12 +5,21 @@ position (epoch, batch within it, step), the schedule, the per-epoch running tot
 history. Randomness is a function of counters only: the loader seeds each sample from
 (seed, epoch, sample index) and dropout draws Philox numbers at an offset derived from the step,
 so a run resumed from any checkpoint takes exactly the steps the uninterrupted run took.
+
+A step queues its work and reads nothing back: the losses and top-1 counts come to the host in one
+copy every --log-every steps and at the epoch's end (alexnet_cuda.readback). Those reads are where
+divergence is caught, and last.npz is written only after a read of every loss up to it and a
+check of the weights it copies have found them finite.
+
+A stop asked for through should_stop (the train command sets it on SIGINT or SIGTERM) is honoured
+between steps: the step in flight finishes, last.npz is written, and the run returns "interrupted".
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,8 +31,9 @@ from tqdm import tqdm
 from alexnet_cuda import checkpoint as checkpoints
 from alexnet_cuda.archs import get_arch
 from alexnet_cuda.config import TrainConfig
-from alexnet_cuda.evaluation import EvalResult, correct_counts, evaluate
+from alexnet_cuda.evaluation import EvalResult, EvaluationStopped, evaluate, top1_hits
 from alexnet_cuda.model import Model, dropout_seed
+from alexnet_cuda.readback import Readback
 from alexnet_cuda.schedule import LRSchedule
 
 LAST, BEST, CRASH = "last.npz", "best.npz", "crash.npz"
@@ -31,6 +41,21 @@ LAST, BEST, CRASH = "last.npz", "best.npz", "crash.npz"
 
 class Diverged(Exception):
     """The loss or the weights became NaN or infinite; the message says where the state went."""
+
+
+class NotWritten(Exception):
+    """A checkpoint or the metrics file could not be written (a full disk, say); the one-line message
+    names the file and the reason, says what is intact and how to resume."""
+
+
+def resume_command(last: Path) -> str:
+    """The command that continues the run whose last.npz is `last` (its configuration is inside)."""
+    return f"alexnet-cuda train --resume {shlex.quote(str(last))}"
+
+
+def loader_device(device: str) -> str:
+    """The loaders' device for a --device: the emulator, like the NumPy faces, takes host arrays."""
+    return "cpu" if device == "emu" else device
 
 
 @dataclass
@@ -62,7 +87,7 @@ class EpochTotals:
 
 @dataclass
 class TrainResult:
-    status: str  # "complete", "stopped" (--max-steps) or "diverged"
+    status: str  # "complete", "stopped" (--max-steps or on_epoch) or "interrupted" (should_stop)
     position: Position
     history: list[dict] = field(default_factory=list)
     best_val_top1: float = float("nan")
@@ -75,11 +100,16 @@ class Trainer:
     def __init__(self, config: TrainConfig, dataset, face, device: str, make_loader: Callable, *,
                  resume_from: checkpoints.Checkpoint | None = None, progress_bars: bool = True,
                  on_step: Callable[[int, float], None] | None = None,
-                 on_epoch: Callable[[dict], bool] | None = None, log: Callable[[str], None] = print):
-        """on_step(step, loss) is called after every step; on_epoch(metrics record) after every epoch,
-        and training stops there (checkpointed, resumable) when it returns True."""
+                 on_epoch: Callable[[dict], bool] | None = None, should_stop: Callable[[], bool] | None = None,
+                 log: Callable[[str], None] = print):
+        """on_step(step, loss) is called for every step, in order, at the read that brought its loss
+        to the host; on_epoch(metrics record) after every epoch, and training stops there
+        (checkpointed, resumable) when it returns True. should_stop() is asked between steps and
+        between validation batches; when it returns True the run writes last.npz and returns with
+        status "interrupted"."""
         self.config, self.dataset, self.face, self.device = config, dataset, face, device
         self.make_loader, self.on_step, self.on_epoch, self.log = make_loader, on_step, on_epoch, log
+        self.should_stop = should_stop or (lambda: False)
         self.progress_bars = progress_bars
         self.arch = get_arch(config.arch)
         self.classes = list(dataset.classes)
@@ -89,6 +119,9 @@ class Trainer:
         self.schedule = LRSchedule(config.lr_schedule, config.lr, config.lr_step_epochs, config.plateau_patience)
         self.history: list[dict] = []
         self.best_val_top1 = -1.0
+        self.readback = Readback(face, config.log_every)
+        self._bar = None  # the epoch's progress bar while one is shown
+        self._saved_at: dict | None = None  # the position this run last wrote last.npz at
         if not config.checkpoint_dir:
             raise ValueError("config.checkpoint_dir: a training run needs a folder for its checkpoints")
         self.folder = Path(config.checkpoint_dir)
@@ -131,27 +164,42 @@ class Trainer:
                 f"classes ({error}); it is damaged or from another program version"
             ) from error
 
-    def _all_finite(self) -> bool:
-        xp = self.face.xp
-        return all(bool(xp.isfinite(value).all()) for _, value in self.model.named_arrays("params"))
+    def _host_state(self) -> tuple[dict, dict]:
+        return self.model.host_arrays("params"), self.model.host_arrays("velocities")
 
-    def _save(self, name: str, status: str = "ok") -> Path:
-        return checkpoints.save(self.folder / name, self._meta(status), self.model.host_arrays("params"),
-                                self.model.host_arrays("velocities"))
+    def _save(self, name: str, state: tuple[dict, dict], status: str = "ok") -> Path:
+        path = self.folder / name
+        try:
+            return checkpoints.save(path, self._meta(status), *state)
+        except OSError as error:
+            raise NotWritten(self._not_written(path, error)) from error
+
+    def _not_written(self, path: Path, error: OSError) -> str:
+        last = self.folder / LAST
+        step = checkpoints.saved_step(last)
+        if step is None:
+            kept, then = f"no earlier {LAST} of this run exists", "run the same command again once there is room"
+        else:
+            kept, then = f"the previous {last} (step {step}) is intact", f"resume with `{resume_command(last)}`"
+        return f"could not write {path}: {error.strerror or error}; {kept}; {then} once there is room"
 
     def _save_last(self) -> None:
-        """Write last.npz, unless the weights are no longer finite (then it is a divergence)."""
-        if not self._all_finite():
-            self._diverge("the weights hold NaN or infinite values")
-        self._save(LAST)
+        """Write last.npz, from a state that a read has just found finite."""
+        self._read()
+        state = self._host_state()
+        if not all(np.isfinite(array).all() for arrays in state for array in arrays.values()):
+            self._diverge(f"after step {self.position.step} the weights hold NaN or infinite values, though every "
+                          f"loss up to it was finite", state)
+        self._save(LAST, state)
+        self._saved_at = asdict(self.position)
 
-    def _diverge(self, what: str) -> None:
-        crash = self._save(CRASH, status="diverged")
+    def _diverge(self, what: str, state: tuple[dict, dict] | None = None) -> None:
+        crash = self._save(CRASH, state or self._host_state(), status="diverged")
         last = self.folder / LAST
         kept = f"the last good checkpoint {last} is untouched" if last.exists() else "no checkpoint was written yet"
         raise Diverged(
-            f"training diverged at epoch {self.position.epoch + 1}, step {self.position.step}: {what}. The diverged "
-            f"state is in {crash} (for inspection, not for resuming); {kept}. Lower --lr (now "
+            f"training diverged at epoch {self.position.epoch + 1}, {what}. The diverged state (after step "
+            f"{self.position.step}) is in {crash} (for inspection, not for resuming); {kept}. Lower --lr (now "
             f"{self.schedule.lr:g}) and start again, or resume from the last good checkpoint with a lower lr "
             f"in a new run"
         )
@@ -160,10 +208,35 @@ class Trainer:
         if not self.config.metrics_file:
             return
         path = Path(self.config.metrics_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a" if append else "w") as file:
-            for record in records:
-                file.write(json.dumps(record) + "\n")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a" if append else "w") as file:
+                for record in records:
+                    file.write(json.dumps(record) + "\n")
+        except OSError as error:
+            raise NotWritten(self._not_written(path, error)) from error
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        """Bring the losses and top-1 counts of the steps since the last read to the host in one copy,
+        check them, and add them to the epoch's totals in step order."""
+        values = self.readback.read()
+        totals = self.totals
+        for value in values:
+            if not math.isfinite(value.loss):
+                together = f"steps {values[0].step} to {values[-1].step}" if len(values) > 1 else "the step"
+                self._diverge(f"in the interval of {together}, read at step {values[-1].step}: the loss of "
+                              f"step {value.step} is {value.loss}")
+            totals.loss_sum += value.loss * value.images
+            totals.correct += value.correct
+            totals.images += value.images
+            if self.on_step is not None:
+                self.on_step(value.step, value.loss)
+        if values and self._bar is not None:
+            self._bar.set_postfix(loss=f"{totals.loss:.4f}", top1=f"{totals.top1:.3f}",
+                                  img_s=f"{totals.images / max(totals.seconds, 1e-9):.1f}",
+                                  wait=f"{totals.wait_seconds:.1f}s", refresh=False)
 
     # --- the run ---------------------------------------------------------------------------------
 
@@ -171,16 +244,25 @@ class Trainer:
         self.folder.mkdir(parents=True, exist_ok=True)
         checkpoints.remove_stale_temporaries(self.folder)
         self._write_metrics(self.history, append=False)
-        while self.position.epoch < self.config.epochs and not self._step_budget_spent():
-            if self._train_epoch():
-                record = self._end_epoch(partial=False)
-                if self.on_epoch is not None and self.on_epoch(record):
+        try:
+            while self.position.epoch < self.config.epochs and not self._step_budget_spent():
+                outcome = self._train_epoch()
+                if outcome == "stop":
                     break
-            else:
-                self._end_epoch(partial=True)
-                break
-        status = "complete" if self.position.epoch >= self.config.epochs else "stopped"
+                record = self._end_epoch(partial=outcome == "budget")
+                if outcome == "budget" or self.should_stop() or (self.on_epoch is not None and self.on_epoch(record)):
+                    break
+        except EvaluationStopped:
+            pass  # validation cut short: the resumed run validates this epoch again
         best = self.best_val_top1 if self.best_val_top1 >= 0 else float("nan")
+        if self.position.epoch >= self.config.epochs:
+            status = "complete"
+        elif self.should_stop():
+            status = "interrupted"
+            if self._saved_at != asdict(self.position):
+                self._save_last()
+        else:
+            status = "stopped"
         return TrainResult(status, self.position, self.history, best, self.folder)
 
     def _step_budget_spent(self) -> bool:
@@ -190,23 +272,26 @@ class Trainer:
         return self.make_loader(
             self.dataset.split(split), batch_size=self.config.batch_size, input_size=self.arch.input_size,
             resize_size=self.arch.resize_size, train=train, seed=self.config.seed, epoch=self.position.epoch,
-            start_batch=start_batch, workers=self.config.workers, device=self.device,
+            start_batch=start_batch, workers=self.config.workers, device=loader_device(self.device),
             face=self.config.kernels if self.device == "gpu" else None, ten_crop=ten_crop,
         )
 
-    def _train_epoch(self) -> bool:
-        """Train the rest of the epoch in progress; False when --max-steps stopped it early."""
+    def _train_epoch(self) -> str:
+        """Train the rest of the epoch in progress. Returns "done", "budget" (--max-steps ended it
+        early) or "stop" (should_stop() asked for it; the step in flight was finished first)."""
         config, position, totals = self.config, self.position, self.totals
         first_batch = position.batch
         with self._loader("train", train=True, start_batch=first_batch) as loader:
             batches = first_batch + len(loader)
-            bar = tqdm(total=batches, initial=first_batch, desc=f"epoch {position.epoch + 1}/{config.epochs}",
-                       unit="batch", disable=not self.progress_bars, dynamic_ncols=True)
+            self._bar = tqdm(total=batches, initial=first_batch, desc=f"epoch {position.epoch + 1}/{config.epochs}",
+                             unit="batch", disable=not self.progress_bars, dynamic_ncols=True)
             reported_skips = 0
             wait_before = loader.wait_seconds
             step_started = time.perf_counter()
             try:
-                for batch in loader:
+                for batch in self._batches(loader):
+                    if self.should_stop():
+                        return "stop"  # asked while waiting for this batch: no step is in flight
                     self._train_step(batch.images, batch.labels)
                     # The loader does not yield a batch whose files all failed to decode: its number
                     # keeps the position exact for --resume all the same.
@@ -217,53 +302,61 @@ class Trainer:
                     wait_before = loader.wait_seconds
                     step_started = now
                     for path, reason in loader.skipped[reported_skips:]:
-                        bar.write(f"skipped {path}: {reason}")
+                        self._bar.write(f"skipped {path}: {reason}")
                     totals.skipped += len(loader.skipped) - reported_skips
                     reported_skips = len(loader.skipped)
-                    bar.update(position.batch - bar.n)
-                    bar.set_postfix(loss=f"{totals.loss:.4f}", top1=f"{totals.top1:.3f}",
-                                    img_s=f"{totals.images / max(totals.seconds, 1e-9):.1f}",
-                                    wait=f"{totals.wait_seconds:.1f}s", refresh=False)
+                    if self.readback.due():
+                        self._read()
+                    self._bar.update(position.batch - self._bar.n)
+                    if self.should_stop():
+                        return "stop"
                     if position.batch < batches and self._step_budget_spent():
-                        return False
+                        return "budget"
                     if position.batch < batches and config.checkpoint_every and \
                             position.step % config.checkpoint_every == 0:
                         self._save_last()
+                self._read()
             finally:
-                bar.close()
-        return True
+                self._bar.close()
+                self._bar = None
+        return "stop" if self.should_stop() else "done"
+
+    def _batches(self, loader):
+        """The loader's batches. A SIGTERM sent to the whole process group also ends the loader's
+        workers; the loader failing after a stop was asked for ends the epoch's loop, not the run."""
+        batches = iter(loader)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except Exception:
+                if self.should_stop():
+                    return
+                raise
+            yield batch
 
     def _train_step(self, images, labels) -> None:
-        # A diverging run overflows on its way to NaN; the loss check below reports it in one clear
-        # message instead of NumPy's warnings from deep inside the ops.
+        """Queue one step: forward, loss, top-1 count, backward, SGD. Nothing is read back here."""
+        model, position = self.model, self.position
+        # A diverging run overflows on its way to NaN; the next read reports it in one clear message
+        # instead of NumPy's warnings from deep inside the ops.
         with np.errstate(over="ignore", invalid="ignore"):
-            self._forward_backward_update(images, labels)
-
-    def _forward_backward_update(self, images, labels) -> None:
-        model, position, totals = self.model, self.position, self.totals
-        model.set_step(position.step)
-        logits = model.forward(images, training=True)
-        loss, probs = model.loss(logits, labels)
-        loss_value = float(self.face.to_host(loss))
-        if not math.isfinite(loss_value):
-            self._diverge(f"the loss is {loss_value}")
-        correct, _ = correct_counts(probs, labels, self.face.xp)
-        model.backward()
-        model.sgd_step(self.schedule.lr, self.config.momentum, self.config.weight_decay)
-        count = int(labels.shape[0])
-        totals.loss_sum += loss_value * count
-        totals.correct += correct
-        totals.images += count
+            model.set_step(position.step)
+            logits = model.forward(images, training=True)
+            loss, probs = model.loss(logits, labels)
+            correct = top1_hits(probs, labels, self.face.xp)
+            model.backward()
+            model.sgd_step(self.schedule.lr, self.config.momentum, self.config.weight_decay)
         position.step += 1
-        if self.on_step is not None:
-            self.on_step(position.step, loss_value)
+        self.readback.add(position.step, loss, correct, int(labels.shape[0]))
 
     def validate(self, ten_crop: bool = False) -> EvalResult:
         with self._loader("val", train=False, ten_crop=ten_crop) as loader:
             bar = tqdm(total=len(loader), desc="validate", unit="batch", leave=False,
                        disable=not self.progress_bars, dynamic_ncols=True)
             try:
-                result = evaluate(self.model, loader, ten_crop=ten_crop, progress=bar)
+                result = evaluate(self.model, loader, ten_crop=ten_crop, progress=bar, should_stop=self.should_stop)
             finally:
                 bar.close()
         for path, reason in result.skipped:
@@ -272,6 +365,7 @@ class Trainer:
 
     def _end_epoch(self, partial: bool) -> dict:
         """Validate, record, checkpoint. A partial epoch (--max-steps) keeps its place for --resume."""
+        self._read()
         val = self.validate()
         totals, position = self.totals, self.position
         record = {
@@ -301,7 +395,10 @@ class Trainer:
             self.totals = EpochTotals()
         self._save_last()
         if improved:
-            checkpoints.link_or_copy(self.folder / LAST, self.folder / BEST)
+            try:
+                checkpoints.link_or_copy(self.folder / LAST, self.folder / BEST)
+            except OSError as error:
+                raise NotWritten(self._not_written(self.folder / BEST, error)) from error
         self._write_metrics([record], append=True)
         self.log(_epoch_line(record, self.config.epochs))
         return record

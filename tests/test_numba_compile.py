@@ -81,6 +81,7 @@ AS_NUMPY_2_5 = """
     import numpy as np
     if hasattr(np, "row_stack"):
         delattr(np, "row_stack")
+        np.__all__ = [name for name in np.__all__ if name != "row_stack"]  # `from numpy import *` too
 """
 
 

@@ -14,10 +14,12 @@ def add_arguments(parser):
     parser.add_argument("--data", metavar="DIR", help="image folder or packed dataset (default: the one the "
                                                       "checkpoint was trained on)")
     parser.add_argument("--ten-crop", action="store_true", help="average the softmax over ten crops per image")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="where the kernels run (default: auto)")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where the kernels run, as for train (default: auto)")
     parser.add_argument("--kernels", choices=GPU_FACES, default="cuda", help="kernel face on a GPU (default: cuda)")
-    parser.add_argument("--batch-size", type=int, default=None, help="images per batch (default: the checkpoint's)")
-    parser.add_argument("--workers", type=int, default=0, help="image-decoding worker processes (default: 0)")
+    parser.add_argument("-b", "--batch-size", type=int, default=None,
+                        help="images per batch (default: the checkpoint's)")
+    parser.add_argument("-j", "--workers", type=int, default=0, help="image-decoding worker processes (default: 0)")
 
 
 def run(args) -> int:
@@ -26,7 +28,8 @@ def run(args) -> int:
     from alexnet_cuda.checkpoint import CheckpointError
     from alexnet_cuda.cli import UsageError
     from alexnet_cuda.devices import DeviceError, select_face
-    from alexnet_cuda.evaluation import evaluate
+    from alexnet_cuda.evaluation import EvaluationStopped, evaluate
+    from alexnet_cuda.stopping import StopNow, StopSignals, exit_status, signal_name
 
     try:
         saved = checkpoint.load(Path(args.checkpoint))
@@ -57,11 +60,23 @@ def run(args) -> int:
     except CheckpointError as error:
         raise UsageError(str(error)) from error
     arch = model.arch
-    with loaders.make_loader(dataset.split("val"), batch_size=batch_size, input_size=arch.input_size,
-                             resize_size=arch.resize_size, train=False, seed=0, epoch=0, workers=args.workers,
-                             device=device, face=args.kernels if device == "gpu" else None,
-                             ten_crop=args.ten_crop) as loader:
-        result = evaluate(model, loader, ten_crop=args.ten_crop)
+    # eval writes nothing: a first SIGINT or SIGTERM ends it after the batch in flight, a second at once.
+    with StopSignals() as stop:
+        try:
+            with loaders.make_loader(dataset.split("val"), batch_size=batch_size, input_size=arch.input_size,
+                                     resize_size=arch.resize_size, train=False, seed=0, epoch=0, workers=args.workers,
+                                     device=training.loader_device(device),
+                                     face=args.kernels if device == "gpu" else None,
+                                     ten_crop=args.ten_crop) as loader:
+                batches = len(loader)
+                result = evaluate(model, loader, ten_crop=args.ten_crop, should_stop=stop.requested)
+        except EvaluationStopped as stopped:
+            print(f"{signal_name(stop.signum)}: interrupted after {stopped.batches} of {batches} batches; "
+                  "nothing was written", flush=True)
+            return exit_status(stop.signum)
+        except StopNow as again:
+            print(f"{again}: stopped at once; nothing was written", flush=True)
+            return exit_status(again.signum)
     for path, reason in result.skipped:
         print(f"skipped {path}: {reason}")
     crops = "ten crops averaged" if args.ten_crop else "centre crop"

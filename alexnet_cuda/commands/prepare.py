@@ -17,6 +17,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    from alexnet_cuda.stopping import StopNow, StopSignals, exit_status
     from loaders import DataError
     from loaders.packed import prepare
 
@@ -24,12 +25,14 @@ def run(args) -> int:
         raise UsageError(f"--size {args.size}: expected a positive number of pixels")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers {args.workers}: expected at least 1")
-    try:
-        prepare(args.source, args.destination, size=args.size, workers=args.workers, progress=not args.quiet)
-    except DataError as error:
-        raise UsageError(str(error)) from error
-    except KeyboardInterrupt:
-        print(f"interrupted: the work done so far is kept in {args.destination}.partial; run the same command "
-              "again to resume")
-        raise
+    # Every finished chunk is already on disk, so the first SIGINT or SIGTERM stops at once.
+    with StopSignals(at_once=True):
+        try:
+            prepare(args.source, args.destination, size=args.size, workers=args.workers, progress=not args.quiet)
+        except DataError as error:
+            raise UsageError(str(error)) from error
+        except StopNow as stop:
+            print(f"{stop}: interrupted; the work done so far is kept in {args.destination}.partial; run the same "
+                  "command again to resume", flush=True)
+            return exit_status(stop.signum)
     return 0

@@ -28,14 +28,17 @@ def add_arguments(parser):
     add("--data", metavar="DIR", help="image folder (DIR/train/<class>/*, DIR/val/...) or a dataset packed by "
                                       "`alexnet-cuda prepare` (default: the built-in synthetic dataset)")
     add("--arch", choices=list(ARCHS), help="network (default: alexnet-mini)")
-    add("--device", choices=DEVICES, help="where the kernels run (default: auto, a GPU if there is one)")
+    add("--device", choices=DEVICES, help="where the kernels run: auto (a GPU if there is one, else cpu), cpu "
+                                          "(NumPy reference), gpu, sim (Numba's CUDA simulator: single kernels, "
+                                          "not training), emu (the CUDA C kernels compiled by g++ for the CPU)")
     add("--kernels", choices=GPU_FACES, help="kernel face on a GPU (default: cuda)")
     add("--epochs", type=int, help=_defaults("epochs"))
     add("--max-steps", type=int, metavar="N", help="stop after N SGD steps in all (checkpointed; --resume goes on)")
-    add("--batch-size", type=int, help=_defaults("batch_size"))
+    # -b, -j, --wd and -p/--print-freq: the flags of pytorch/examples' ImageNet script, for the same settings
+    add("-b", "--batch-size", type=int, help=_defaults("batch_size"))
     add("--lr", type=float, help=_defaults("lr"))
     add("--momentum", type=float, help="default: 0.9")
-    add("--weight-decay", type=float, help="default: 0.0005")
+    add("--weight-decay", "--wd", type=float, help="default: 0.0005")
     add("--lr-schedule", choices=SCHEDULES,
         help="divide the lr by 10 every --lr-step-epochs (step) or when validation top-1 stops improving "
              f"(plateau); {_defaults('lr_schedule')}")
@@ -43,11 +46,14 @@ def add_arguments(parser):
     add("--plateau-patience", type=int, metavar="E",
         help="plateau schedule: epochs without a better validation top-1 before dividing (default: 1)")
     add("--seed", type=int, help="seeds the initial weights, the data order and augmentation, dropout (default: 0)")
-    add("--workers", type=int, help="image-decoding worker processes (default: 0, decode in this process)")
+    add("-j", "--workers", type=int, help="image-decoding worker processes (default: 0, decode in this process)")
     add("--checkpoint-dir", metavar="DIR",
         help="where last.npz and best.npz go (default: runs/<arch>-<time>, or the resumed checkpoint's folder)")
     add("--checkpoint-every", type=int, metavar="N",
         help=f"also write last.npz every N steps within an epoch, 0: epoch ends only; {_defaults('checkpoint_every')}")
+    add("--log-every", "-p", "--print-freq", type=int, metavar="N",
+        help="read the losses back from the device every N steps, updating the progress bar; a GPU waits for "
+             "nothing in between (default: about once a second, from the measured step time)")
     add("--resume", metavar="PATH", help="continue the run of this checkpoint (a .npz, or a folder holding last.npz)")
     add("--metrics-file", metavar="PATH", help="write one JSON object per epoch to this file")
     add("--no-progress", action="store_true", help="no progress bar (for logs)")
@@ -60,8 +66,9 @@ def run(args) -> int:
     import loaders
     from alexnet_cuda import config as configuration
     from alexnet_cuda import training
-    from alexnet_cuda.checkpoint import CheckpointError
+    from alexnet_cuda.checkpoint import CheckpointError, saved_step
     from alexnet_cuda.devices import DeviceError, select_face
+    from alexnet_cuda.stopping import StopNow, StopSignals, exit_status, signal_name
 
     given = {name: getattr(args, name) for name in CONFIG_FLAGS}
     saved = None
@@ -89,23 +96,81 @@ def run(args) -> int:
     _check_data(dataset, config, saved)
 
     print(_describe(config, device, face, dataset, saved))
-    trainer = training.Trainer(config, dataset, face, device, loaders.make_loader, resume_from=saved,
-                               progress_bars=not args.no_progress)
+    if device == "sim":
+        _warn_of_simulated_step_time(config, face, len(dataset.classes))
     started = time.perf_counter()
-    try:
-        result = trainer.run()
-    except training.Diverged as error:
-        print(f"alexnet-cuda train: error: {error}")
-        return 1
-    minutes = (time.perf_counter() - started) / 60
     last = folder / training.LAST
+    with StopSignals() as stop:
+        try:
+            trainer = training.Trainer(config, dataset, face, device, loaders.make_loader, resume_from=saved,
+                                       progress_bars=not args.no_progress, should_stop=stop.requested)
+            result = trainer.run()
+        except (training.Diverged, training.NotWritten) as error:
+            print(f"alexnet-cuda train: error: {error}", flush=True)
+            return 1
+        except StopNow as again:
+            step = saved_step(last)
+            print(f"{again}: stopped at once, writing nothing more; {last} "
+                  + (f"holds step {step}" if step is not None else "was never written")
+                  + (f": resume with `{training.resume_command(last)}`" if step is not None else ""), flush=True)
+            return exit_status(again.signum)
+    minutes = (time.perf_counter() - started) / 60
+    position = result.position
+    if result.status == "interrupted":
+        print(f"{signal_name(stop.signum)}: stopped after step {position.step} (epoch {position.epoch + 1}, "
+              f"batch {position.batch}), written to {last}; resume with `{training.resume_command(last)}`",
+              flush=True)
+        return exit_status(stop.signum)
     if result.status == "stopped":
         print(f"stopped after --max-steps {config.max_steps} ({minutes:.1f} min); continue with "
               f"`alexnet-cuda train --resume {last} --max-steps N` (a larger N) or without --max-steps")
     else:
-        print(f"done: {config.epochs} epochs, {result.position.step} steps in {minutes:.1f} min; best validation "
+        print(f"done: {config.epochs} epochs, {position.step} steps in {minutes:.1f} min; best validation "
               f"top-1 {result.best_val_top1:.2%}; checkpoints {last} and {folder / training.BEST}")
     return 0
+
+
+# Numba's simulator on this project's 2-core machine, other jobs running: one step of --arch tiny
+# took 70 s at batch 4 (33,792 CUDA threads, kernels.numba.runtime.threads_launched) and 268 s at
+# batch 16 (96,000 threads; 168 s of CPU time), 1.8 to 2.8 ms a thread.
+SIMULATED_THREAD_SECONDS = 2e-3
+SLOW_STEP_SECONDS = 180
+
+
+def _warn_of_simulated_step_time(config, face, classes: int) -> None:
+    """Numba's simulator runs every CUDA thread as a Python thread. Before the first step, count the
+    threads one step launches (a step with the launches skipped) and say when it would take minutes."""
+    import numpy as np
+
+    from alexnet_cuda.archs import get_arch
+    from alexnet_cuda.model import Model
+    from kernels.numba import runtime
+
+    arch = get_arch(config.arch)
+    model = Model(arch, classes, face, seed=config.seed)
+    images = face.to_device(np.zeros((config.batch_size, 3, arch.input_size, arch.input_size), np.float32))
+    labels = face.to_device(np.zeros(config.batch_size, np.int32))
+    before = runtime.threads_launched()
+    with runtime.skipped_launches(), np.errstate(all="ignore"):
+        model.set_step(0)
+        model.loss(model.forward(images, training=True), labels)
+        model.backward()
+        model.sgd_step(config.lr, config.momentum, config.weight_decay)
+    threads = runtime.threads_launched() - before
+    seconds = threads * SIMULATED_THREAD_SECONDS
+    if seconds > SLOW_STEP_SECONDS:
+        print(f"--device sim: one step of {arch.name} at batch {config.batch_size} launches {threads:,} CUDA threads, "
+              f"which Numba's simulator runs as Python threads at about {SIMULATED_THREAD_SECONDS * 1e3:g} ms each: "
+              f"about {_duration(seconds)} a step. The simulator is for stepping through single kernels. To train, "
+              f"use --device cpu (the NumPy reference), or --device emu --kernels cuda with --arch tiny to watch the "
+              f"CUDA C kernels train on the CPU (README.md gives each device's measured speed)", flush=True)
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}" if seconds >= 20 * size else f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _checkpoint_folder(args, config, saved) -> Path:
@@ -177,6 +242,8 @@ def _describe(config, device, face, dataset, saved) -> str:
                        + (f"{config.checkpoint_every} steps and " if config.checkpoint_every else "")
                        + "epoch end, best.npz)",
         "metrics file": config.metrics_file or "none",
+        "reads": f"losses read back every {config.log_every} steps and at epoch ends" if config.log_every
+                 else "losses read back about once a second and at epoch ends",
     }
     lines += [f"  {key:16} {value}" for key, value in values.items()]
     return "\n".join(lines)

@@ -22,12 +22,32 @@ from kernels.numba.mode import COMPILE_ONLY_ENV, MODE
 from kernels.testing import new_output, poisoned_outputs  # noqa: F401 (poisoned_outputs: part of this module's API)
 
 _launches = 0
+_threads = 0
+_skipping = False
 _recorders: list[list] = []
 
 
 def launch_count() -> int:
     """Kernel launches issued through `launch` in this process so far (for overhead reports and tests)."""
     return _launches
+
+
+def threads_launched() -> int:
+    """CUDA threads (grid size times block size) of every launch so far: the simulator's unit of work."""
+    return _threads
+
+
+@contextlib.contextmanager
+def skipped_launches():
+    """In the simulator, launches within the block are counted (launch_count, threads_launched) but
+    not run, so the work of a whole training step can be measured in well under a second; the
+    outputs hold whatever their allocation held. A GPU or the compile-only mode runs them as usual."""
+    global _skipping
+    previous, _skipping = _skipping, True
+    try:
+        yield
+    finally:
+        _skipping = previous
 
 
 @contextlib.contextmanager
@@ -42,9 +62,17 @@ def recorded_launches():
         _recorders.remove(record)
 
 
-def _count(kernel, args) -> None:
-    global _launches
+def _size(dims) -> int:
+    size = 1
+    for dim in dims if isinstance(dims, tuple | list) else (dims,):
+        size *= int(dim)
+    return size
+
+
+def _count(kernel, grid, block, args) -> None:
+    global _launches, _threads
     _launches += 1
+    _threads += _size(grid) * _size(block)
     for record in _recorders:
         record.append((kernel, args))
 
@@ -78,7 +106,7 @@ if MODE == "gpu":
         return cuda.as_cuda_array(value, sync=False) if isinstance(value, cupy.ndarray) else value
 
     def launch(kernel, grid, block, *args):
-        _count(kernel, args)
+        _count(kernel, grid, block, args)
         kernel[grid, block, current_stream()](*(_kernel_argument(a) for a in args))
 
     def empty(shape, dtype=np.float32):
@@ -102,8 +130,9 @@ elif MODE == "simulator":
         return np.asarray(array)
 
     def launch(kernel, grid, block, *args):
-        _count(kernel, args)
-        kernel[grid, block](*args)
+        _count(kernel, grid, block, args)
+        if not _skipping:
+            kernel[grid, block](*args)
 
     def empty(shape, dtype=np.float32):
         return new_output(np, shape, dtype)

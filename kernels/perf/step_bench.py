@@ -3,13 +3,20 @@ batch 128 for each face, with a per-layer forward/backward breakdown, and PyTorc
 the same run where it is importable.
 
 A step is what the trainer does (alexnet_cuda.training): set the dropout offsets, forward through
-model.layers, the loss, the loss read back to the host (the trainer checks it for NaN every step),
-backward through the layers in reverse, and the SGD update of every parameter. The input is one
-fixed batch of random images and labels on the device: data loading is `bench loader`'s business.
+model.layers, the loss and the batch's top-1 count (both left on the device), backward through the
+layers in reverse, and the SGD update of every parameter. The input is one fixed batch of random
+images and labels on the device: data loading is `bench loader`'s business.
 
-Two measurements per (arch, face):
-- images/s: whole steps, back to back after warm-up, timed on the host clock (each step ends in
-  the loss read-back, so the clock sees finished work);
+Each step is timed both ways: as the trainer runs it now, reading nothing back (the trainer reads
+the losses once per --log-every interval), and as it used to, reading the loss and two top-k
+counts back after every step, three waits for the device per step. On a GPU the difference is the
+time the GPU idled while the host, having drained the queue, queued the next layer; on the CPU the
+two agree within the noise.
+
+Three measurements per (arch, face):
+- images/s: blocks of whole steps after warm-up, each block ending in one read that waits for the
+  device, so the host clock sees finished work; blocks of the two ways alternate, twice, and each
+  way's median block gives its time per step;
 - the breakdown: further steps in which every layer's forward and backward, the loss and the SGD
   update are wrapped between CUDA events (the host clock on the CPU). The sum of the parts falls
   short of the step by the time the GPU waited for the host between launches; the table shows that
@@ -38,9 +45,11 @@ class StepResult:
     face: str
     batch: int
     steps: int
-    ms_per_step: float
+    ms_per_step: float  # as the trainer steps now: nothing read back within the block
     images_per_s: float
-    spread: float
+    spread: float  # (max − min) / median of the blocks timed this way
+    read_every_step_ms: float = 0.0  # the loss and two top-k counts read back after every step
+    read_every_step_spread: float = 0.0
     layers: list[dict] = field(default_factory=list)  # {"name", "forward_ms", "backward_ms"}
     loss_ms: float = 0.0
     sgd_ms: float = 0.0
@@ -71,15 +80,33 @@ def random_batch(face, arch: str, batch: int, classes: int = 1000, seed: int = 0
     return face.to_device(images), face.to_device(labels)
 
 
-def training_step(model, images, labels, step: int) -> float:
-    """One training step as the trainer runs it; returns the loss."""
+def training_step(model, images, labels, step: int, read_back: bool = True) -> float | None:
+    """One training step as the trainer queues it. With read_back it also reads back, as the trainer
+    did before --log-every, the loss and the top-1 and top-5 counts (three waits for the device) and
+    returns the loss; without, it reads nothing and returns None."""
     model.set_step(step)
     logits = model.forward(images, training=True)
-    loss, _ = model.loss(logits, labels)
-    value = float(model.face.to_host(loss))
+    loss, probs = model.loss(logits, labels)
+    xp = model.face.xp
+    rows = xp.arange(probs.shape[0])
+    label_probs = probs[rows, labels][:, None]
+    columns = xp.arange(probs.shape[1])[None, :]
+    rank = ((probs > label_probs) | ((probs == label_probs) & (columns < labels[:, None]))).sum(axis=1)
+    top1 = (rank == 0).sum()  # the trainer keeps it on the device until its next read
+    value = None
+    if read_back:
+        value = float(model.face.to_host(loss))
+        int(top1), int((rank < 5).sum())
     model.backward()
     model.sgd_step(LR, MOMENTUM, WEIGHT_DECAY)
     return value
+
+
+def wait_for_device(model) -> None:
+    """Read one element of the parameter the last SGD update wrote: on a GPU stream that copy waits
+    for all the work queued before it."""
+    last = [value for _, value in model.named_arrays("params")][-1]
+    model.face.to_host(last.reshape(-1)[:1])
 
 
 class _Clock:
@@ -143,28 +170,39 @@ class _Instrumented:
             delattr(owner, method)  # the instance attribute goes; the class's method shows again
 
 
+ROUNDS = 2  # blocks of each way, alternating, so that a drift of the machine's speed hits both
+
+
 def bench_model(model, images, labels, *, gpu: bool, steps: int, warmup: int, breakdown_steps: int) -> StepResult:
-    """Time `steps` training steps of `model` after `warmup`, then the per-layer breakdown."""
+    """Time `steps`-step blocks of `model` both ways after `warmup` steps, then the per-layer breakdown."""
     batch = int(images.shape[0])
     for step in range(warmup):
         training_step(model, images, labels, step)
-    durations = []
-    for step in range(warmup, warmup + steps):
-        began = time.perf_counter()
-        training_step(model, images, labels, step)
-        durations.append(time.perf_counter() - began)
-    median = statistics.median(durations)
+    wait_for_device(model)
+    per_step: dict[bool, list[float]] = {True: [], False: []}
+    step = warmup
+    for _round in range(ROUNDS):
+        for read_back in (True, False):
+            began = time.perf_counter()
+            for _ in range(steps):
+                training_step(model, images, labels, step, read_back=read_back)
+                step += 1
+            wait_for_device(model)
+            per_step[read_back].append((time.perf_counter() - began) / steps)
+    median, with_reads = statistics.median(per_step[False]), statistics.median(per_step[True])
     result = StepResult("", model.face.NAME, batch, steps, median * 1e3, batch / median,
-                        (max(durations) - min(durations)) / median)
+                        (max(per_step[False]) - min(per_step[False])) / median, with_reads * 1e3,
+                        (max(per_step[True]) - min(per_step[True])) / with_reads)
 
     clock = _Clock(gpu)
     instrumented = _Instrumented(model, clock)
     try:
         totals: dict[tuple[str, str], float] = {}
         walls = []
-        for step in range(breakdown_steps):
+        for offset in range(breakdown_steps):
             began = time.perf_counter()
-            training_step(model, images, labels, warmup + steps + step)
+            training_step(model, images, labels, step + offset, read_back=False)
+            wait_for_device(model)
             walls.append(time.perf_counter() - began)
             for key, ms in instrumented.collect().items():
                 totals[key] = totals.get(key, 0.0) + ms / breakdown_steps
@@ -292,11 +330,17 @@ def render(result: dict) -> str:
     runs = result["results"]
     summary = [[r["arch"], r["face"], f"{r['images_per_s']:,.1f}" if r["steps"] else "—",
                 f"{r['ms_per_step']:.1f}" if r["steps"] else "—", f"{r['spread']:.0%}" if r["steps"] else "—",
+                f"{r['read_every_step_ms']:.1f}" if r.get("read_every_step_ms") else "—",
+                f"{r['read_every_step_spread']:.0%}" if r.get("read_every_step_ms") else "—",
+                f"{r['read_every_step_ms'] / r['ms_per_step']:.2f}" if r.get("read_every_step_ms") else "—",
                 f"{r['torch_images_per_s']:,.1f}" if r.get("torch_images_per_s") else "—",
                 f"{r['torch_ratio']:.2f}" if r.get("torch_ratio") else "—", r.get("verdict") or r.get("note") or ""]
                for r in runs]
-    lines += ["", format_table(["arch", "face", "images/s", "ms/step", "±", "PyTorch images/s", "x PyTorch",
-                                "target"], summary, {2, 3, 4, 5, 6})]
+    lines += ["", format_table(["arch", "face", "images/s", "ms/step", "±", "ms/step reading every step", "±",
+                                "x", "PyTorch images/s", "x PyTorch", "target"], summary, {2, 3, 4, 5, 6, 7, 8, 9}),
+              "ms/step: as the trainer steps, reading nothing back between --log-every reads; reading every step: "
+              "the loss and two top-k counts read back after each step, as before; x: their ratio (above 1: the "
+              "time the reads cost)"]
     for r in runs:
         if not r["steps"]:
             continue
