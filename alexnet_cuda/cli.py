@@ -14,6 +14,11 @@ COMMANDS = {
     "summary": ("alexnet_cuda.commands.summary", "per-layer shapes, parameters and multiply-adds of an architecture"),
     "train": ("alexnet_cuda.commands.train", "train an AlexNet with hand-written backprop and SGD"),
     "eval": ("alexnet_cuda.commands.eval", "top-1/top-5 of a checkpoint on a validation split"),
+    "predict": ("alexnet_cuda.commands.predict", "the top classes of images, with probabilities, under a checkpoint"),
+    "import-weights": ("alexnet_cuda.commands.import_weights",
+                       "a checkpoint from a PyTorch state dict (torchvision's AlexNet layout for alexnet-owt)"),
+    "export-weights": ("alexnet_cuda.commands.export_weights", "a checkpoint's weights as a PyTorch state dict "
+                       "(.safetensors)"),
     "prepare": ("alexnet_cuda.commands.prepare", "decode an image folder once into a packed memory-mapped dataset"),
     "synth": ("alexnet_cuda.commands.synth", "write the built-in synthetic image folder (10 classes of drawn shapes)"),
     "bench": ("alexnet_cuda.commands.bench", "benchmark kernels, a training step or the data loader"),

@@ -54,6 +54,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between mid-epoch checkpoints; 0: only at epoch ends
     metrics_file: str | None = None
     log_every: int | None = None  # steps between reads of the losses; None: about one read a second
+    init: str | None = None  # checkpoint whose weights a fresh run starts from (train --init)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -55,6 +55,8 @@ def add_arguments(parser):
         help="read the losses back from the device every N steps, updating the progress bar; a GPU waits for "
              "nothing in between (default: about once a second, from the measured step time)")
     add("--resume", metavar="PATH", help="continue the run of this checkpoint (a .npz, or a folder holding last.npz)")
+    add("--init", metavar="CK", help="start a new run from this checkpoint's weights (fine-tuning; imported ones too); "
+                                     "fc8 starts afresh unless the data has the checkpoint's classes")
     add("--metrics-file", metavar="PATH", help="write one JSON object per epoch to this file")
     add("--no-progress", action="store_true", help="no progress bar (for logs)")
 
@@ -65,7 +67,7 @@ CONFIG_FLAGS = list(TrainConfig.__dataclass_fields__)  # every one is also a fla
 def run(args) -> int:
     import loaders
     from alexnet_cuda import config as configuration
-    from alexnet_cuda import training
+    from alexnet_cuda import training, weights
     from alexnet_cuda.checkpoint import CheckpointError, saved_step
     from alexnet_cuda.devices import DeviceError, select_face
     from alexnet_cuda.stopping import StopNow, StopSignals, exit_status, signal_name
@@ -77,6 +79,10 @@ def run(args) -> int:
             saved = training.load_for_resume(Path(args.resume))
         except CheckpointError as error:
             raise UsageError(str(error)) from error
+        if saved.meta.get("status") == "imported":
+            raise UsageError(f"{saved.path}: imported weights, with no training run to continue; start one from "
+                             f"them with --init {saved.path}")
+    initial = _initial_checkpoint(args, given)
     try:
         config = configuration.resolve(given, saved.meta["config"] if saved else None)
     except configuration.ConfigError as error:
@@ -104,6 +110,11 @@ def run(args) -> int:
         try:
             trainer = training.Trainer(config, dataset, face, device, loaders.make_loader, resume_from=saved,
                                        progress_bars=not args.no_progress, should_stop=stop.requested)
+            if initial is not None:
+                try:
+                    print(weights.start_from(trainer.model, initial, list(dataset.classes)))
+                except CheckpointError as error:
+                    raise UsageError(str(error)) from error
             result = trainer.run()
         except (training.Diverged, training.NotWritten) as error:
             print(f"alexnet-cuda train: error: {error}", flush=True)
@@ -171,6 +182,29 @@ def _duration(seconds: float) -> str:
         if seconds >= 2 * size:
             return f"{seconds / size:.0f} {unit}" if seconds >= 20 * size else f"{seconds / size:.1f} {unit}"
     return f"{seconds:.0f} s"
+
+
+def _initial_checkpoint(args, given):
+    """The checkpoint of --init, loaded; a run started from it takes its arch unless --arch is given."""
+    from alexnet_cuda import checkpoint
+    from alexnet_cuda.checkpoint import CheckpointError
+
+    if not args.init:
+        return None
+    if args.resume:
+        raise UsageError("--init starts a new run from a checkpoint's weights and --resume continues a run; "
+                         "pass one of them")
+    try:
+        initial = checkpoint.load(Path(args.init))
+    except CheckpointError as error:
+        raise UsageError(str(error)) from error
+    arch = initial.meta["arch"]
+    if args.arch is not None and args.arch != arch:
+        raise UsageError(f"--init {initial.path} holds {arch} weights, which do not fit --arch {args.arch}; leave "
+                         f"--arch out or pass --arch {arch}")
+    given["arch"] = arch
+    given["init"] = str(initial.path)
+    return initial
 
 
 def _checkpoint_folder(args, config, saved) -> Path:
@@ -244,6 +278,7 @@ def _describe(config, device, face, dataset, saved) -> str:
         "metrics file": config.metrics_file or "none",
         "reads": f"losses read back every {config.log_every} steps and at epoch ends" if config.log_every
                  else "losses read back about once a second and at epoch ends",
+        "initial weights": config.init or "fresh (the arch's initialisation)",
     }
     lines += [f"  {key:16} {value}" for key, value in values.items()]
     return "\n".join(lines)
