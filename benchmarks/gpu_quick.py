@@ -447,7 +447,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # gpu_check.sh's time limit: say so in the results, keep what is there
         Results(args.out, {"kernels": "promoted"}.get(args.part, args.part)).write(
             {"kind": "stopped", "status": "stopped"}, f"{args.part}: stopped (time limit) after the lines above")
-        return 130
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Every result is on disk already; exit now rather than wait for a reference still being
+        # computed in a thread ahead (an ordinary exit joins those threads first).
+        os._exit(130)
     except Exception:
         traceback.print_exc()
         Results(args.out, {"kernels": "promoted"}.get(args.part, args.part)).write(
