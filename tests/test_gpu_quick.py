@@ -3,10 +3,8 @@ reference stands in for a GPU face, and faces with one planted bug stand in for 
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -127,21 +125,35 @@ def test_missing_required_modules_are_named():
     assert found["neither_this"].startswith("MISSING: ModuleNotFoundError")
 
 
+STOPPED_DURING_THE_THIRD_CASE = """
+import os, signal, sys
+from benchmarks import gpu_quick
+
+checked = gpu_quick.compare
+calls = []
+
+def compare(*args):
+    calls.append(args)
+    if len(calls) == 3:  # the time limit's SIGINT arrives while the third case is being checked
+        os.kill(os.getpid(), signal.SIGINT)
+    return checked(*args)
+
+gpu_quick.compare = compare
+sys.exit(gpu_quick.main(["kernels", sys.argv[1], "--face", "reference", "--op", "dropout_backward",
+                         "--op", "relu_forward"]))
+"""
+
+
 def test_a_stopped_part_keeps_its_lines_and_says_it_stopped(tmp_path):
-    """SIGINT, as gpu_check.sh's time limit sends it, after dropout's two lines: conv1's backward at
-    batch 128 (a float64 reference of seconds) is still running then, and the part must end with
-    exit status 130, its finished lines kept and a last line saying it stopped."""
+    """SIGINT, as gpu_check.sh's time limit sends it, in the middle of the third of four cases: the
+    part ends with exit status 130 at once, its two finished lines kept and a last line saying it
+    stopped."""
     out = tmp_path / "quick.jsonl"
-    process = subprocess.Popen([sys.executable, "-m", "benchmarks.gpu_quick", "kernels", str(out), "--face",
-                                "reference", "--op", "dropout_backward", "--op", "conv2d_backward"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 2):
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=120) == 130, process.stdout.read().decode()[-2000:]
+    done = subprocess.run([sys.executable, "-c", STOPPED_DURING_THE_THIRD_CASE, str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 130, done.stdout + done.stderr
     lines = _lines(out)
-    assert len(lines) >= 3 and all(r["status"] == "ok" for r in lines[:-1])
-    assert [r["op"] for r in lines[:2]] == ["dropout_backward"] * 2 and len(lines) < 5
-    assert lines[-1]["kind"] == "stopped" and lines[-1]["part"] == "promoted"
+    assert [(r["op"], r["size"], r["status"]) for r in lines[:2]] == [
+        ("dropout_backward", "small", "ok"), ("dropout_backward", "largest", "ok")]
+    assert len(lines) == 3 and lines[-1]["kind"] == "stopped" and lines[-1]["part"] == "promoted"
+    assert "kernels: stopped (time limit) after the lines above" in done.stdout
