@@ -33,6 +33,7 @@ import math
 import os
 import shlex
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -433,6 +434,9 @@ def main(argv=None) -> int:
     parser.add_argument("--op", action="append", default=None, help="kernels: only this op (repeatable)")
     parser.add_argument("--steps", type=int, default=CURVE_STEPS, help="curves: training steps (default 30)")
     args = parser.parse_args(argv)
+    # A process started as a background job inherits SIGINT ignored, and would then sit out the time
+    # limit's SIGINT until the SIGKILL after it; here SIGINT always stops the part, as below.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.part == "toolchain":
         return toolchain_main()
     if args.out is None:
