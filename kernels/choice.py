@@ -6,8 +6,9 @@ fastest depends on the shape and the GPU, so, as cuDNN does behind PyTorch's `cu
 first call of an op at a shape
 
 1. runs the promoted version (the face's contract function) for the expected result;
-2. runs every candidate on the same inputs and refuses, naming it, any whose result differs from
-   the promoted one beyond testing.TOLERANCES["float32_large_reduction"] or that raises;
+2. runs every candidate on the same inputs and refuses, naming it, any that raises or whose result
+   differs from the promoted one beyond testing.TOLERANCES["float32_large_reduction"]
+   (the tolerance grows with each output's summation length);
 3. times the promoted version and every valid candidate with `timer` and picks the fastest (the
    promoted version on a tie, so a choice is never slower than it as measured);
 4. remembers the choice in a ChoiceCache, keyed by GPU name, driver version, face, op and shape, so
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernels.geometry import GEMM_OPS
-from kernels.testing import assert_matches, to_numpy
+from kernels.testing import assert_matches, conv_terms, linear_terms, to_numpy
 
 PROMOTED = "promoted"  # the name the promoted version is timed under
 CACHE_FORMAT = 1
@@ -170,11 +171,35 @@ def fastest(times: dict[str, float]) -> str:
     return best
 
 
-def refusal(result, expected) -> str | None:
-    """Why `result` (a tuple of arrays) cannot stand in for `expected`, or None when it can."""
+def summation_lengths(op: str, args, kwargs) -> list[int]:
+    """The length of the longest sum behind an element of each output of a GEMM-shaped op, which the
+    validation tolerance grows with (testing.conv_terms, testing.linear_terms)."""
+    from kernels import reference
+
+    bound = inspect.signature(getattr(reference, op)).bind(*args, **kwargs)
+    bound.apply_defaults()
+    given = bound.arguments
+    if op.startswith("linear"):
+        x, w = given["x"], given["w"]
+        terms = linear_terms(x.shape[0], x.shape[1], w.shape[0])
+    else:
+        x, w = given["x"], given["w"]
+        stride, pad, groups = int(given["stride"]), int(given["pad"]), int(given["groups"])
+        f, _, kh, kw = w.shape
+        oh, ow = ((size + 2 * pad - k) // stride + 1 for size, k in zip(x.shape[2:], (kh, kw), strict=True))
+        terms = conv_terms(x.shape[0], x.shape[1], f, kh, kw, oh, ow, stride, groups)
+    names = ("y",) if op.endswith("forward") else ("dx", "dw", "db")
+    return [terms[name] for name in names]
+
+
+def refusal(result, expected, lengths) -> str | None:
+    """Why `result` (a tuple of arrays) cannot stand in for `expected`, or None when it can; lengths:
+    summation_lengths of the call."""
     try:
-        for index, (actual, wanted) in enumerate(zip(result, expected, strict=True)):
-            assert_matches(actual, wanted, VALIDATION_TOLERANCE, f"output {index}")
+        if len(result) != len(expected):
+            raise AssertionError(f"{len(result)} outputs where the promoted version returns {len(expected)}")
+        for index, (actual, wanted, terms) in enumerate(zip(result, expected, lengths, strict=True)):
+            assert_matches(actual, wanted, VALIDATION_TOLERANCE, f"output {index}", terms=terms)
     except (AssertionError, ValueError) as error:
         return str(error)
     return None
@@ -228,10 +253,11 @@ class Chooser:
         measurement = Measurement(self.face_name, op, shape_key(op, args, kwargs))
         launchers = self.launchers(op)
         expected = _outputs(launchers[PROMOTED](*args, **kwargs))
+        lengths = summation_lengths(op, args, kwargs)
         for name, launcher in launchers.items():
             if name != PROMOTED:
                 try:
-                    why = refusal(_outputs(launcher(*args, **kwargs)), expected)
+                    why = refusal(_outputs(launcher(*args, **kwargs)), expected, lengths)
                 except Exception as error:  # a candidate that fails to compile or launch is refused, not fatal
                     why = f"{type(error).__name__}: {error}"
                 if why is not None:

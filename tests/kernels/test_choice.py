@@ -84,7 +84,8 @@ def test_a_candidate_within_the_tolerance_is_accepted():
     """Another summation order is not an error: a relative 1e-6 difference passes validation."""
     face = StandIn(TIMES, error=lambda y: y * np.float32(1 + 1e-6))
     expected = (reference.linear_forward(*inputs()),)
-    assert choice.refusal((face.CANDIDATES["linear_forward"][WRONG](*inputs()),), expected) is None
+    actual = (face.CANDIDATES["linear_forward"][WRONG](*inputs()),)
+    assert choice.refusal(actual, expected, choice.summation_lengths("linear_forward", inputs(), {})) is None
 
 
 def test_a_tie_keeps_the_promoted_version(tmp_path):
@@ -177,5 +178,19 @@ def test_validation_looks_at_every_output():
     dx, dw, db = (np.ones((3, 4), np.float32), np.ones((5, 4), np.float32), np.ones(5, np.float32))
     wrong = dw.copy()
     wrong[4, 3] = 1.5  # one element: an off-by-one at the last row and column
-    assert choice.refusal((dx, wrong, db), (dx, dw, db)).startswith("output 1: 1 of 20 elements")
-    assert choice.refusal((dx, dw), (dx, dw, db)) is not None  # a missing output is a refusal, not a pass
+    lengths = [5, 3, 3]
+    assert choice.refusal((dx, wrong, db), (dx, dw, db), lengths).startswith("output 1: 1 of 20 elements")
+    assert choice.refusal((dx, dw), (dx, dw, db), lengths) is not None  # a missing output is refused, not passed
+
+
+def test_summation_lengths_follow_the_ops_products():
+    x, w, b = inputs(3, 20, 17)
+    assert choice.summation_lengths("linear_forward", (x, w, b), {}) == [20]
+    dy = np.zeros((3, 17), np.float32)
+    assert choice.summation_lengths("linear_backward", (dy, x, w), {}) == [17, 3, 3]
+    images, filters = np.zeros((2, 6, 9, 9), np.float32), np.zeros((4, 3, 3, 3), np.float32)
+    assert choice.summation_lengths("conv2d_forward", (images, filters, np.zeros(4, np.float32)),
+                                    {"stride": 2, "pad": 1, "groups": 2}) == [27]
+    gradient = np.zeros((2, 4, 5, 5), np.float32)
+    assert choice.summation_lengths("conv2d_backward", (gradient, images, filters, 2, 1, 2), {}) == [
+        2 * 2 * 2, 50, 50]
