@@ -27,6 +27,13 @@ def default_choice(device: str) -> str:
     return "measured" if device == "gpu" else "promoted"
 
 
+def bench_choices(kernel_choice: str | None, gpu: bool) -> tuple[str, ...]:
+    """What the benchmarks time: both side by side by default on a GPU, else what was asked for."""
+    if kernel_choice is None:
+        return ("promoted", "measured") if gpu else ("promoted",)
+    return (kernel_choice,)
+
+
 def not_gpu_times_note(device: str) -> str:
     where = "the CUDA C emulator" if device == "emu" else "Numba's CUDA simulator"
     return (f"note: --device {device} times the candidates on the host ({where}); these are not GPU times and "
@@ -54,13 +61,15 @@ def with_kernel_choice(face, device: str, kernel_choice: str | None, report=None
     return choice.ChosenFace(face, choice.Chooser(face, timer, cache, report=report, remeasure=remeasure))
 
 
+def choice_line(m) -> str:
+    """A measured choice in one line (a Measurement), with each refused candidate by name."""
+    line = f"kernel choice: {m.face} {m.op} {m.shape}: {m.choice} ({m.gain:.2f}x the promoted version)"
+    return line + "".join(f"; {name} REFUSED: {why.splitlines()[0]}" for name, why in m.refused.items())
+
+
 def report_choice(measurement) -> None:
-    """How training and evaluation announce a measured choice: one line, and each refusal by name."""
-    m = measurement
-    print(f"kernel choice: {m.op} {m.shape}: {m.choice} ({m.gain:.2f}x the promoted version)", flush=True)
-    for name, why in m.refused.items():
-        print(f"kernel choice: {m.op} {m.shape}: candidate {name} REFUSED, its result differs from the promoted "
-              f"version's: {why.splitlines()[0]}", flush=True)
+    """How training and evaluation announce a measured choice."""
+    print(choice_line(measurement), flush=True)
 
 
 def add_argument(parser) -> None:
@@ -82,6 +91,20 @@ def tune(chosen_face, arch, batch: int, classes: int = 1000) -> None:
     model.set_step(0)
     model.loss(model.forward(images, training=True), labels)
     model.backward()
+
+
+def as_record(m) -> dict:
+    """A Measurement as JSON: times in ms, refusals with their reason, the choice and its gain."""
+    return {"face": m.face, "op": m.op, "shape": m.shape, "ms": {name: t * 1e3 for name, t in m.times.items()},
+            "refused": dict(m.refused), "choice": m.choice, "gain": m.gain}
+
+
+def append_record(path: Path, record: dict) -> None:
+    """One JSON line appended, so that a run cut off part-way keeps every shape it measured."""
+    import json
+
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(json.dumps(record) + "\n")
 
 
 def table(measurements) -> str:

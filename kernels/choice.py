@@ -277,6 +277,7 @@ class ChosenFace:
 
     def __init__(self, face, chooser: Chooser):
         self._face, self.chooser = face, chooser
+        self.NAME = f"{face.NAME} (measured)"  # in reports, beside the face's promoted versions
         for op in GEMM_OPS:
             setattr(self, op, self._chosen(op))
 

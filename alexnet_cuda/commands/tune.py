@@ -25,6 +25,9 @@ def add_arguments(parser):
     parser.add_argument("--classes", type=int, default=1000, help="outputs of the last layer (default: 1000)")
     parser.add_argument("--cache", type=Path, default=None, metavar="PATH",
                         help="the choices file (default: $XDG_CACHE_HOME/alexnet-cuda/choices.json)")
+    parser.add_argument("--jsonl", type=Path, default=None, metavar="PATH",
+                        help="also append one JSON object per measured shape to this file, as it is measured "
+                             "(benchmarks/gpu_check.sh folds them into its results)")
 
 
 def run(args) -> int:
@@ -48,8 +51,15 @@ def run(args) -> int:
     if device != "gpu":
         print(tuning.not_gpu_times_note(device), flush=True)
     measurements = []
+
+    def report(measurement):
+        measurements.append(measurement)
+        if args.jsonl is not None:
+            tuning.append_record(args.jsonl, {"part": "tune", "kind": "choice", "arch": args.arch, "batch": args.batch,
+                                              "device": device, **tuning.as_record(measurement)})
+
     try:
-        chosen = tuning.with_kernel_choice(face, device, "measured", report=measurements.append, remeasure=True,
+        chosen = tuning.with_kernel_choice(face, device, "measured", report=report, remeasure=True,
                                            cache_file=args.cache)
     except tuning.KernelChoiceError as error:
         raise UsageError(str(error)) from error
