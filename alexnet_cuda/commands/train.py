@@ -59,9 +59,12 @@ def add_arguments(parser):
                                      "fc8 starts afresh unless the data has the checkpoint's classes")
     add("--metrics-file", metavar="PATH", help="write one JSON object per epoch to this file")
     add("--no-progress", action="store_true", help="no progress bar (for logs)")
+    add("--plot", action="store_true", help="redraw curves.png (alexnet-cuda plot curves) in the checkpoint folder at "
+                                            "the end of every epoch")
 
 
 CONFIG_FLAGS = list(TrainConfig.__dataclass_fields__)  # every one is also a flag of this command
+CURVES = "curves.png"
 
 
 def run(args) -> int:
@@ -108,8 +111,11 @@ def run(args) -> int:
     last = folder / training.LAST
     with StopSignals() as stop:
         try:
+            refresh = _curves_refresher(folder, config.arch, saved.meta.get("history", []) if saved else []) \
+                if args.plot else None
             trainer = training.Trainer(config, dataset, face, device, loaders.make_loader, resume_from=saved,
-                                       progress_bars=not args.no_progress, should_stop=stop.requested)
+                                       progress_bars=not args.no_progress, should_stop=stop.requested,
+                                       on_epoch=refresh)
             if initial is not None:
                 try:
                     print(weights.start_from(trainer.model, initial, list(dataset.classes)))
@@ -139,6 +145,27 @@ def run(args) -> int:
         print(f"done: {config.epochs} epochs, {position.step} steps in {minutes:.1f} min; best validation "
               f"top-1 {result.best_val_top1:.2%}; checkpoints {last} and {folder / training.BEST}")
     return 0
+
+
+def _curves_refresher(folder: Path, arch: str, history: list[dict]):
+    """train --plot: an on_epoch callback that redraws folder/curves.png from the run's records so far
+    (the resumed checkpoint's history, then each epoch's), as `alexnet-cuda plot curves folder` would.
+    A picture that cannot be written is reported and training goes on; it never stops the run."""
+    from alexnet_cuda import plots
+    from alexnet_cuda.plots import curves
+
+    records = list(history)
+    label = curves.checkpoint_label(arch, folder)
+
+    def refresh(record: dict) -> bool:
+        records.append(record)
+        try:
+            plots.save(curves.draw([curves.run_from_records(records, label, folder)]), folder / CURVES)
+        except (OSError, plots.PlotError) as error:
+            print(f"--plot: {folder / CURVES} not redrawn ({error}); training goes on", flush=True)
+        return False
+
+    return refresh
 
 
 # Numba's simulator on this project's 2-core machine, other jobs running: one step of --arch tiny

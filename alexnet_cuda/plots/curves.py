@@ -51,14 +51,24 @@ def read_run(path: Path, label: str | None = None) -> Run:
         records, default_label = _from_checkpoint(path)
     else:
         records, default_label = _from_jsonl(path), f"{path.resolve().parent.name}/{path.name}"
+    if not any(isinstance(r, dict) and isinstance(r.get("epoch"), int) for r in records):
+        raise PlotError(f"{path}: no epoch records (a run writes one at the end of each epoch); train at least one "
+                        f"epoch, or pass the --metrics-file or checkpoint of a run that did")
+    return run_from_records(records, label or default_label, path)
+
+
+def run_from_records(records: list[dict], label: str, source: Path) -> Run:
+    """A Run of the trainer's epoch records, the later record of an epoch replacing an earlier one."""
     by_epoch: dict[int, dict] = {}
     for record in records:
         if isinstance(record, dict) and isinstance(record.get("epoch"), int):
             by_epoch[record["epoch"]] = record
-    if not by_epoch:
-        raise PlotError(f"{path}: no epoch records (a run writes one at the end of each epoch); train at least one "
-                        f"epoch, or pass the --metrics-file or checkpoint of a run that did")
-    return Run(label or default_label, path, [by_epoch[e] for e in sorted(by_epoch)])
+    return Run(label, Path(source), [by_epoch[e] for e in sorted(by_epoch)])
+
+
+def checkpoint_label(arch: str, folder: Path) -> str:
+    """A run's name from its checkpoint: the arch and the checkpoint folder's name."""
+    return f"{arch} {Path(folder).resolve().name}"
 
 
 def _from_jsonl(path: Path) -> list[dict]:
@@ -86,7 +96,7 @@ def _from_checkpoint(path: Path) -> tuple[list[dict], str]:
         saved = checkpoint.load(path)
     except checkpoint.CheckpointError as error:
         raise PlotError(str(error)) from error
-    return list(saved.meta.get("history", [])), f"{saved.meta['arch']} {saved.path.resolve().parent.name}"
+    return list(saved.meta.get("history", [])), checkpoint_label(saved.meta["arch"], saved.path.parent)
 
 
 def draw(runs: list[Run]) -> Figure:
