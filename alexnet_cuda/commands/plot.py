@@ -85,20 +85,14 @@ def _draw(args):
         kernels = filters.read_kernels(args.checkpoint, args.layer)
         figure, grid = filters.draw(kernels)
         return figure, f"{grid.tiles} tiles of {kernels.layer} ({kernels.arch}) in {grid.blocks} block(s)"
-    from alexnet_cuda.plots import bench
+    from alexnet_cuda.plots import bench, roofline, step
 
-    result = bench.read_result(args.result, "kernels" if args.picture == "roofline" else "step")
-    if args.picture == "roofline":
-        from alexnet_cuda.plots import roofline
-
-        timed = roofline.points(result)
-        if not timed:
-            raise PlotError(f"{args.result}: no timed kernel in it (every row failed validation or was not timed); "
-                            f"nothing to draw")
-        return roofline.draw(result, args.result.name), f"{len(timed)} timed kernels under the roofline"
-    from alexnet_cuda.plots import step
-
-    timed = [r for r in result["results"] if r.get("steps")]
-    if not timed:
-        raise PlotError(f"{args.result}: no timed step in it (every network and face failed); nothing to draw")
-    return step.draw(result, args.result.name), f"the step of {len(timed)} network/face pair(s), per layer"
+    kind = "kernels" if args.picture == "roofline" else "step"
+    result = bench.read_result(args.result, kind)
+    try:
+        if args.picture == "roofline":
+            return roofline.draw(result, args.result.name), f"{len(roofline.points(result))} timed kernels"
+        return (step.draw(result, args.result.name),
+                f"the step of {len(step.timed_results(result))} network/face pair(s), per layer")
+    except PlotError as error:
+        raise PlotError(f"{args.result}: {error}") from error

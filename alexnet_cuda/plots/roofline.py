@@ -14,7 +14,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from alexnet_cuda.plots import provenance
+from alexnet_cuda.plots import PlotError, provenance
 
 SIZE = (11, 7.5)
 MARKERS = {"reference": "o", "numba": "s", "cuda": "^"}
@@ -42,6 +42,8 @@ def draw(result: dict, source: str = "") -> Figure:
     ceilings = result["ceilings"]
     bandwidth, peak = ceilings["copy_bytes_per_s"], ceilings["sgemm_flops_per_s"]
     timed = points(result)
+    if not timed:
+        raise PlotError("no timed kernel in it (every row failed validation or was not timed): nothing to draw")
     figure = Figure(figsize=SIZE, layout="constrained")
     axes = figure.subplots()
     ops = sorted({p["op"] for p in timed})

@@ -13,7 +13,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from alexnet_cuda.plots import provenance
+from alexnet_cuda.plots import PlotError, provenance
 
 SIZE = (11, 7.5)
 LABEL_SHARE = 0.04  # a segment at least this share of the tallest bar is labelled with its layer's name
@@ -32,8 +32,14 @@ def segments(result: dict) -> list[tuple[str, str, float]]:
     return parts
 
 
+def timed_results(result: dict) -> list[dict]:
+    return [r for r in result["results"] if r.get("steps")]
+
+
 def draw(result: dict, source: str = "") -> Figure:
-    timed = [r for r in result["results"] if r.get("steps")]
+    timed = timed_results(result)
+    if not timed:
+        raise PlotError("no timed step in it (every network and face failed or was cut off): nothing to draw")
     figure = Figure(figsize=SIZE, layout="constrained")
     axes = figure.subplots()
     layer_names = list(dict.fromkeys(layer["name"] for r in timed for layer in r["layers"]))
