@@ -11,6 +11,7 @@ promoted version is filled, other versions hollow, and the vendor library's time
 
 from __future__ import annotations
 
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -47,8 +48,8 @@ def draw(result: dict, source: str = "") -> Figure:
     figure = Figure(figsize=SIZE, layout="constrained")
     axes = figure.subplots()
     ops = sorted({p["op"] for p in timed})
-    colour = {op: f"C{i % 10}" if i < 10 else f"tab:{('olive', 'cyan', 'brown', 'pink')[i % 4]}"
-              for i, op in enumerate(ops)}
+    palette = colormaps["tab20"]  # twenty distinct colours: both networks have fifteen ops
+    colour = {op: palette(i % 20) for i, op in enumerate(ops)}
     intensities = [p["intensity"] for p in timed] or [peak / bandwidth]
     low, high = min(min(intensities), peak / bandwidth) / 3, max(max(intensities), peak / bandwidth) * 3
     ridge = peak / bandwidth
