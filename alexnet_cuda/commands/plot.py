@@ -15,6 +15,8 @@ from pathlib import Path
 from alexnet_cuda.commands import UsageError
 
 OUTPUT_HELP = "the picture to write: a .png or .svg file (default: %(default)s)"
+DPI = 100  # alexnet_cuda.plots.DPI, repeated so that --help does not import matplotlib
+DPI_HELP = "pixels per inch of a PNG: 100 (the default) is the size the pictures are laid out for"
 
 
 def add_arguments(parser):
@@ -28,6 +30,7 @@ def add_arguments(parser):
     curves.add_argument("--label", action="append", default=None, metavar="TEXT",
                         help="a name for each RUN, in order (default: its folder and file name)")
     curves.add_argument("-o", "--output", type=Path, default=Path("curves.png"), help=OUTPUT_HELP)
+    curves.add_argument("--dpi", type=int, default=DPI, help=DPI_HELP)
 
     filters = which.add_parser("filters", help="a conv layer's kernels as a grid of patches",
                                description="conv1's kernels as RGB patches, each scaled to its own range, as in the "
@@ -37,6 +40,7 @@ def add_arguments(parser):
                          help="a checkpoint (.npz, or the folder holding last.npz)")
     filters.add_argument("--layer", default="conv1", help="the conv layer to draw (default: conv1)")
     filters.add_argument("-o", "--output", type=Path, default=Path("filters.png"), help=OUTPUT_HELP)
+    filters.add_argument("--dpi", type=int, default=DPI, help=DPI_HELP)
 
     roofline = which.add_parser("roofline", help="every timed kernel under the measured roofline",
                                 description="Each kernel of a `bench kernels --json` result at its arithmetic "
@@ -45,6 +49,7 @@ def add_arguments(parser):
     roofline.add_argument("result", type=Path, metavar="KERNELS.json",
                           help="`bench kernels --json` output, or gpu_check.sh's results.json")
     roofline.add_argument("-o", "--output", type=Path, default=Path("roofline.png"), help=OUTPUT_HELP)
+    roofline.add_argument("--dpi", type=int, default=DPI, help=DPI_HELP)
 
     step = which.add_parser("step", help="where a training step's time goes, per layer and face",
                             description="A stacked bar per network and face of each layer's forward and backward, "
@@ -52,15 +57,18 @@ def add_arguments(parser):
     step.add_argument("result", type=Path, metavar="STEP.json",
                       help="`bench step --json` output, or gpu_check.sh's results.json")
     step.add_argument("-o", "--output", type=Path, default=Path("step.png"), help=OUTPUT_HELP)
+    step.add_argument("--dpi", type=int, default=DPI, help=DPI_HELP)
 
 
 def run(args) -> int:
     from alexnet_cuda import plots
 
+    if not 20 <= args.dpi <= 600:
+        raise UsageError(f"--dpi {args.dpi}: expected 20 to 600 pixels per inch")
     try:
         plots.check_output(args.output)
         figure, what = _draw(args)
-        path = plots.save(figure, args.output)
+        path = plots.save(figure, args.output, args.dpi)
     except plots.PlotError as error:
         raise UsageError(str(error)) from error
     print(f"{path}: {what}")

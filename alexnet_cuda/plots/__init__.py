@@ -40,12 +40,13 @@ def check_output(path: Path) -> Path:
     return path
 
 
-def save(figure: Figure, path: Path) -> Path:
+def save(figure: Figure, path: Path, dpi: int = DPI) -> Path:
     """Write `figure` to `path` (its suffix picks PNG or SVG) through a temporary, so that a reader
-    never sees half a picture under the name, even one refreshed while training."""
+    never sees half a picture under the name, even one refreshed while training. `dpi` scales a PNG:
+    its size in pixels is the figure's size in inches times `dpi`."""
     path = check_output(path)
     with atomic_open(path, "wb") as file:
-        figure.savefig(file, format=path.suffix.lower()[1:], dpi=DPI)
+        figure.savefig(file, format=path.suffix.lower()[1:], dpi=dpi)
     return path
 
 

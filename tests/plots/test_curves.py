@@ -91,6 +91,14 @@ def test_bad_output_names_get_a_clear_error(trained, tmp_path, capsys):
     assert "expected a .png or .svg file name" in capsys.readouterr().err
     assert main(["plot", "curves", str(trained["metrics"]), "-o", str(tmp_path / "missing" / "c.png")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["plot", "curves", str(trained["metrics"]), "--dpi", "5", "-o", str(tmp_path / "c.png")]) == 2
+    assert "--dpi 5: expected 20 to 600" in capsys.readouterr().err
+
+
+def test_dpi_scales_the_png(trained, tmp_path):
+    output = tmp_path / "small.png"
+    assert run_cli("plot", "curves", str(trained["metrics"]), "--dpi", "50", "-o", str(output))[0] == 0
+    read_picture(output, (SIZE[0] // 2, SIZE[1] // 2))
 
 
 def test_a_resumed_partial_epoch_is_replaced_by_the_whole_one(tmp_path):
