@@ -30,7 +30,8 @@ GAP_COLOUR = (0.16, 0.20, 0.28)  # slate: not grey, so no greyscale patch has it
 BLOCK_GAP = 4  # gap pixels between two groups' blocks, against 1 between tiles
 LARGEST_SIDE = 720  # the mosaic is scaled up by the largest whole factor that keeps it within this many pixels
 MOST_SCALE = 8
-MARGINS = dict(left=120, right=24, top=80, bottom=64)  # pixels around the mosaic: labels and the title
+MARGINS = dict(left=120, right=24, top=96, bottom=64)  # pixels around the mosaic: labels and the title
+LEAST_WIDTH = 720  # pixels: room for the title and the caption under a small mosaic
 
 
 @dataclass(frozen=True)
@@ -174,11 +175,12 @@ def draw(kernels: Kernels) -> tuple[Figure, Grid]:
     height, width = image.shape[:2]
     scale = max(1, min(MOST_SCALE, LARGEST_SIDE // max(height, width)))
     margins = MARGINS
-    figure_width = margins["left"] + scale * width + margins["right"]
+    figure_width = max(LEAST_WIDTH, margins["left"] + scale * width + margins["right"])
     figure_height = margins["top"] + scale * height + margins["bottom"]
     figure = Figure(figsize=(figure_width / DPI, figure_height / DPI))
     # Whole pixels on every side, so each mosaic pixel becomes exactly scale x scale picture pixels.
-    axes = figure.add_axes((margins["left"] / figure_width, margins["bottom"] / figure_height,
+    left = margins["left"] + (figure_width - margins["left"] - scale * width - margins["right"]) // 2
+    axes = figure.add_axes((left / figure_width, margins["bottom"] / figure_height,
                             scale * width / figure_width, scale * height / figure_height))
     axes.imshow(image, interpolation="nearest", aspect="auto", resample=False)
     count, k = kernels.weights.shape[0], grid.tile
@@ -198,8 +200,8 @@ def draw(kernels: Kernels) -> tuple[Figure, Grid]:
         axes.set_ylabel(f"output kernel ({per_block} rows a group)")
         axes.set_xlabel(f"input channel of its group ({channels} columns); tiles {k}×{k} weights, each scaled to its "
                         f"own range")
-    split = " in two blocks: the paper's two GPUs" if grid.blocks == 2 else (
-        f" in {grid.blocks} groups" if grid.blocks > 1 else "")
+    split = ("\none block per group, as the paper's two GPUs held them" if grid.blocks == 2 else
+             f"\none block per group ({grid.blocks})" if grid.blocks > 1 else "")
     figure.suptitle(f"{kernels.layer} of {kernels.arch}: {count} kernels of {k}×{k}×{channels}{split}\n"
                     f"{kernels.source}", fontsize=11, y=1 - 8 / figure_height, va="top")
     return figure, grid

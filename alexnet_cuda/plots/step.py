@@ -18,6 +18,24 @@ from alexnet_cuda.plots import PlotError, provenance
 SIZE = (11, 7.5)
 LABEL_SHARE = 0.04  # a segment at least this share of the tallest bar is labelled with its layer's name
 FIXED = {"loss": "#333333", "SGD update": "#e0b000", "host gaps": "#d8d8d8", "PyTorch step": "#7a7a7a"}
+# The layers with weights get a colour each; the others one pale colour per kind, by name prefix,
+# so that the legend stays short and the costly layers stand out.
+LIGHT_KINDS = {"relu": ("ReLU", "#c8c8c8"), "lrn": ("LRN", "#e6d3a3"), "pool": ("max-pool", "#b3c6d9"),
+               "drop": ("dropout", "#f0c4d4"), "flatten": ("flatten", "#efefef")}
+
+
+def layer_colours(names: list[str]) -> tuple[dict[str, object], dict[str, object]]:
+    """({layer name: colour}, {legend label: colour})."""
+    palette = colormaps["tab10"]
+    colours, legend = {}, {}
+    weighted = [name for name in names if not name.startswith(tuple(LIGHT_KINDS))]
+    for index, name in enumerate(weighted):
+        colours[name] = legend[name] = palette(index % 10)
+    for name in names:
+        for prefix, (label, colour) in LIGHT_KINDS.items():
+            if name.startswith(prefix):
+                colours[name] = legend[label] = colour
+    return colours, legend
 
 
 def segments(result: dict) -> list[tuple[str, str, float]]:
@@ -43,8 +61,8 @@ def draw(result: dict, source: str = "") -> Figure:
     figure = Figure(figsize=SIZE, layout="constrained")
     axes = figure.subplots()
     layer_names = list(dict.fromkeys(layer["name"] for r in timed for layer in r["layers"]))
-    palette = colormaps["tab20"]
-    colours = {name: palette(i % 20) for i, name in enumerate(layer_names)} | FIXED
+    colours, legend = layer_colours(layer_names)
+    colours |= FIXED
     tallest = max([r["breakdown_step_ms"] for r in timed]
                   + [1e3 * r["batch"] / r["torch_images_per_s"] for r in timed if r.get("torch_images_per_s")] or [1])
     labels, position = [], 0
@@ -73,12 +91,12 @@ def draw(result: dict, source: str = "") -> Figure:
     axes.set_ylabel("time of one training step (ms)")
     axes.set_xlabel("network and face (bar: the instrumented step; black tick: the step uninstrumented)")
     axes.grid(axis="y", alpha=0.3)
-    handles = [Patch(facecolor=colours[name], label=name) for name in layer_names]
+    handles = [Patch(facecolor=colour, label=label) for label, colour in legend.items()]
     handles += [Patch(facecolor="white", edgecolor="black", hatch="///", label="backward (hatched)")]
     handles += [Patch(facecolor=FIXED[name], label=name) for name in ("loss", "SGD update", "host gaps")]
     if torch_drawn:
         handles.append(Patch(facecolor=FIXED["PyTorch step"], label="PyTorch step (whole)"))
-    axes.legend(handles=handles, fontsize=8, ncol=2 if len(handles) > 16 else 1, loc="center left",
+    axes.legend(handles=handles, fontsize=8, loc="center left",
                 bbox_to_anchor=(1.01, 0.5))
     environment = result["environment"]
     axes.set_title(f"Where a training step's time goes at batch {result.get('batch', '?')}: forward, loss, backward "
