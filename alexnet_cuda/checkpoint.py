@@ -6,26 +6,26 @@ allow_pickle=False, so that loading one never runs code from it.
     param:<layer>.<p>    float32 parameters
     velocity:<layer>.<p> float32 momentum buffers
 
-Writing is atomic: a temporary file in the same folder is written and fsynced, renamed over the
-target, and the folder is fsynced, so a crash at any moment leaves either the old checkpoint or
-the new one, whole.
+Writing is atomic (loaders.atomic): a temporary file in the same folder is written and fsynced,
+renamed over the target, and the folder is fsynced, so a crash at any moment leaves either the old
+checkpoint or the new one, whole.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from loaders.atomic import atomic_open
+
 FORMAT = "alexnet-cuda checkpoint"
 VERSION = 1
 PARAM_PREFIX = "param:"
 VELOCITY_PREFIX = "velocity:"
-TEMPORARY_MARK = ".tmp-"  # temporary files are named .<target>.tmp-<pid> and never end in .npz
 
 
 class CheckpointError(Exception):
@@ -45,51 +45,9 @@ def save(path: Path, meta: dict, params: dict[str, np.ndarray], velocities: dict
     arrays = {"meta": np.array(json.dumps({"format": FORMAT, "version": VERSION, **meta}))}
     arrays.update({PARAM_PREFIX + key: value for key, value in params.items()})
     arrays.update({VELOCITY_PREFIX + key: value for key, value in velocities.items()})
-    temporary = path.with_name(f".{path.name}{TEMPORARY_MARK}{os.getpid()}")
-    try:
-        with open(temporary, "wb") as file:
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_folder(path.parent)
+    with atomic_open(path, "wb") as file:
+        np.savez(file, **arrays)
     return path
-
-
-def link_or_copy(source: Path, target: Path) -> None:
-    """Make `target` a checkpoint identical to `source`, atomically (a hard link where possible)."""
-    temporary = target.with_name(f".{target.name}{TEMPORARY_MARK}{os.getpid()}")
-    temporary.unlink(missing_ok=True)
-    try:
-        os.link(source, temporary)
-    except OSError:
-        with open(source, "rb") as src, open(temporary, "wb") as dst:
-            while chunk := src.read(1 << 24):
-                dst.write(chunk)
-            dst.flush()
-            os.fsync(dst.fileno())
-    os.replace(temporary, target)
-    fsync_folder(target.parent)
-
-
-def fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete temporary files that an interrupted save left behind; returns what was removed."""
-    removed = []
-    for candidate in Path(folder).glob(f".*{TEMPORARY_MARK}*"):
-        candidate.unlink(missing_ok=True)
-        removed.append(candidate)
-    return removed
 
 
 def saved_step(path: Path) -> int | None:

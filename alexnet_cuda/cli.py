@@ -8,6 +8,8 @@ import argparse
 import importlib
 import sys
 
+from alexnet_cuda.commands import UsageError
+
 # name: (module, one-line help)
 COMMANDS = {
     "gradcheck": ("alexnet_cuda.commands.gradcheck", "check every backward against finite differences"),
@@ -24,10 +26,6 @@ COMMANDS = {
     "bench": ("alexnet_cuda.commands.bench", "benchmark kernels, a training step or the data loader"),
     "inspect": ("alexnet_cuda.commands.inspect", "registers, spills, shared memory and occupancy of every kernel"),
 }
-
-
-class UsageError(Exception):
-    """A problem with what the user asked for; printed without a traceback, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,6 +35,7 @@ from alexnet_cuda.evaluation import EvalResult, EvaluationStopped, evaluate, top
 from alexnet_cuda.model import Model, dropout_seed
 from alexnet_cuda.readback import Readback
 from alexnet_cuda.schedule import LRSchedule
+from loaders import atomic
 
 LAST, BEST, CRASH = "last.npz", "best.npz", "crash.npz"
 
@@ -242,7 +243,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         self.folder.mkdir(parents=True, exist_ok=True)
-        checkpoints.remove_stale_temporaries(self.folder)
+        atomic.remove_stale_temporaries(self.folder)
         self._write_metrics(self.history, append=False)
         try:
             while self.position.epoch < self.config.epochs and not self._step_budget_spent():
@@ -273,7 +274,7 @@ class Trainer:
             self.dataset.split(split), batch_size=self.config.batch_size, input_size=self.arch.input_size,
             resize_size=self.arch.resize_size, train=train, seed=self.config.seed, epoch=self.position.epoch,
             start_batch=start_batch, workers=self.config.workers, device=loader_device(self.device),
-            face=self.config.kernels if self.device == "gpu" else None, ten_crop=ten_crop,
+            face=self.face, ten_crop=ten_crop,
         )
 
     def _train_epoch(self) -> str:
@@ -396,7 +397,7 @@ class Trainer:
         self._save_last()
         if improved:
             try:
-                checkpoints.link_or_copy(self.folder / LAST, self.folder / BEST)
+                atomic.link_or_copy(self.folder / LAST, self.folder / BEST)
             except OSError as error:
                 raise NotWritten(self._not_written(self.folder / BEST, error)) from error
         self._write_metrics([record], append=True)

@@ -17,7 +17,6 @@ a PyTorch .pth/.pt only through torch.load(weights_only=True) where PyTorch is i
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from alexnet_cuda.archs import ALEXNET_OWT, ARCHS, OUTPUT_LAYER, Arch, build_layers
+from loaders.atomic import atomic_open
 
 TORCHVISION_LAYOUT = "torchvision"
 LAYER_NAME_LAYOUT = "layer-name"
@@ -32,7 +32,6 @@ SUFFIXES = {"w": "weight", "b": "bias"}  # our parameter names -> PyTorch's
 # torchvision's ImageNet input normalization (on [0, 1] pixels), which its published weights expect.
 TORCHVISION_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 METADATA_KEY = "alexnet_cuda"  # safetensors metadata written by export: JSON of arch and classes
-TEMPORARY_MARK = ".tmp-"
 
 
 class WeightsError(Exception):
@@ -288,21 +287,13 @@ def export_metadata(meta: Mapping) -> dict[str, str]:
 
 
 def write_safetensors(path: Path, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> Path:
-    """Write atomically: a temporary file beside `path`, fsynced, renamed over it."""
+    """Write atomically (loaders.atomic): a temporary file beside `path`, fsynced, renamed over it."""
     from safetensors.numpy import save
 
     path = Path(path)
     data = save(dict(tensors), metadata=dict(metadata))
-    temporary = path.with_name(f".{path.name}{TEMPORARY_MARK}{os.getpid()}")
-    try:
-        with open(temporary, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as file:
+        file.write(data)
     return path
 
 

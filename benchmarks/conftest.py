@@ -4,7 +4,7 @@ On a machine without a GPU they time the NumPy reference (and the data loader) a
 suites with the reason; on a GPU they also time both GPU faces. The batch size defaults to the
 real one, 128; ALEXNET_BENCH_BATCH=16 gives a quicker, smaller look. Timings come from
 pytest-benchmark's host clock (a GPU call is followed by a device synchronization); the CUDA-event
-times, roofline shares and vendor ratios of kernels.perf go into each benchmark's extra_info
+times, roofline shares and vendor ratios of benchmarks go into each benchmark's extra_info
 (`--benchmark-json PATH` keeps them). `alexnet-cuda bench` prints the same measurements as
 roofline tables.
 """
@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from kernels.devices import has_gpu
+from kernels.gpu_probe import has_gpu
 
 BATCH = int(os.environ.get("ALEXNET_BENCH_BATCH", "128"))
 ROUNDS = int(os.environ.get("ALEXNET_BENCH_ROUNDS", "3"))
@@ -38,13 +38,13 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def cpu_ceilings():
-    from kernels.perf.ceilings import measure_cpu
+    from benchmarks.ceilings import measure_cpu
 
     return measure_cpu()
 
 
 @pytest.fixture(scope="session")
 def gpu_ceilings():
-    from kernels.perf.ceilings import measure_gpu
+    from benchmarks.ceilings import measure_gpu
 
     return measure_gpu()

@@ -62,10 +62,10 @@ export CUPY_TF32=0  # cuBLAS float32 stays float32: the baselines and ceilings a
 cd "$checkout" || exit 2
 
 # GPU_CHECK_ALLOW_CPU=1 runs the parts without a GPU, only to test this script's own plumbing
-# (tests/test_bench_gpu_check.py, with GPU_CHECK_FACES=reference and a short GPU_CHECK_LIMIT_S).
+# (tests/bench/test_gpu_check.py, with GPU_CHECK_FACES=reference and a short GPU_CHECK_LIMIT_S).
 if [ "${GPU_CHECK_ALLOW_CPU:-0}" != 1 ] \
-    && ! "$python" -c "import sys; from kernels.devices import has_gpu; sys.exit(0 if has_gpu() else 1)"; then
-    echo "gpu_check: no CUDA GPU found (kernels.devices.has_gpu() is false): nothing was run." >&2
+    && ! "$python" -c "import sys; from kernels.gpu_probe import has_gpu; sys.exit(0 if has_gpu() else 1)"; then
+    echo "gpu_check: no CUDA GPU found (kernels.gpu_probe.has_gpu() is false): nothing was run." >&2
     echo "gpu_check: run this on a machine with a CUDA GPU; CPU-only numbers come from 'alexnet-cuda bench'." >&2
     exit 3
 fi
@@ -120,7 +120,7 @@ run_part() {
 
 environment() {
     nvidia-smi || echo "nvidia-smi: not available"
-    "$python" -m kernels.perf.summary --environment
+    "$python" -m benchmarks.summary --environment
     "$python" -m benchmarks.gpu_quick environment "$outdir/quick.jsonl"
 }
 
@@ -157,7 +157,7 @@ fi
 
 mode=full
 [ "$quick" = 1 ] && mode=quick
-"$python" -m kernels.perf.summary "$outdir" --parts "$parts" --mode "$mode" >> "$log" 2>&1 \
+"$python" -m benchmarks.summary "$outdir" --parts "$parts" --mode "$mode" >> "$log" 2>&1 \
     || echo "gpu_check: the summary could not be written; see $log" >&2
 echo "gpu_check: results in $outdir (summary.md, results.json, log.txt)"
 awk -F'\t' '{ printf "  %-12s %-28s %5ss\n", $1, $2, $3 }' "$parts"

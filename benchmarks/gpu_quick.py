@@ -63,7 +63,7 @@ OPTIONAL_MODULES = {
     "xdist": "the gpu tests run in parallel (pytest-xdist); without it they run in one process",
     "torch": "the PyTorch/cuDNN baselines of bench kernels and bench step",
     "pytest_benchmark": "python -m pytest benchmarks/ (not used by gpu_check.sh)",
-    "sklearn": "one CPU-only test (tests/test_train_digits.py; not a gpu test)",
+    "sklearn": "one CPU-only test (tests/training/test_digits.py; not a gpu test)",
 }
 
 
@@ -189,8 +189,8 @@ def case_size(case) -> int:
 def chosen_cases(ops=None, batches=(SMALL_BATCH, LARGE_BATCH)) -> list[tuple[str, object]]:
     """[("small" | "largest", OpCase)] for every op, in contract order: the op's smallest AlexNet case
     at the first batch size, its largest at the second."""
+    from benchmarks.shapes import benchmark_cases
     from kernels import OPS
-    from kernels.perf.shapes import benchmark_cases
 
     chosen = []
     for op in ops or OPS:
@@ -203,8 +203,8 @@ def chosen_cases(ops=None, batches=(SMALL_BATCH, LARGE_BATCH)) -> list[tuple[str
 def reference_outputs(case, host: dict) -> tuple:
     """The reference on copies of the inputs: float64 where an output is a sum or a transcendental,
     float32 where every output is exact (the same single rounding as the faces)."""
+    from benchmarks import cases
     from kernels import reference
-    from kernels.perf import cases
 
     exact = all(spec.tolerance == "exact" for spec in cases.OUTPUTS[case.op])
     args = {name: (value.astype(np.float64) if not exact and getattr(value, "dtype", None) == np.float32
@@ -215,7 +215,7 @@ def reference_outputs(case, host: dict) -> tuple:
 def compare(case, actual: tuple, expected: tuple) -> dict[str, float]:
     """{output: largest absolute error}; raises AssertionError when an output is outside its
     tolerance (kernels.testing.TOLERANCES, with each sum's length)."""
-    from kernels.perf import cases
+    from benchmarks import cases
     from kernels.testing import assert_matches, to_numpy
 
     terms = cases.summation_terms(case)
@@ -227,7 +227,7 @@ def compare(case, actual: tuple, expected: tuple) -> dict[str, float]:
 
 def run_face(face, case, host: dict) -> tuple:
     """The face's contract function on device copies of `host`, outputs poisoned, launches checked."""
-    from kernels.perf import cases
+    from benchmarks import cases
     from kernels.testing import poisoned_outputs
 
     device = {name: face.to_device(value) if hasattr(value, "dtype") else value for name, value in host.items()}
@@ -269,8 +269,8 @@ def prepared(chosen, lookahead: int = 3):
     slow part of this check, and NumPy leaves the interpreter lock while it computes."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from kernels.perf import cases
-    from kernels.perf.kernel_bench import case_seed
+    from benchmarks import cases
+    from benchmarks.kernel_bench import case_seed
 
     def prepare(case):
         began = time.perf_counter()

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import kernels
-from kernels.perf import cases
-from kernels.perf.counts import counts
-from kernels.perf.kernel_bench import case_seed, validate
-from kernels.perf.shapes import benchmark_cases
+from benchmarks import cases
+from benchmarks.counts import counts
+from benchmarks.kernel_bench import case_seed, validate
+from benchmarks.shapes import benchmark_cases
 
 from .conftest import BATCH, ROUNDS
 
@@ -43,9 +43,9 @@ def test_reference(benchmark, case, cpu_ceilings):
 def test_gpu_face(benchmark, face_name, case, gpu_ceilings):
     import cupy
 
+    from benchmarks.environment import l2_bytes
+    from benchmarks.timer import rotation_count, time_gpu
     from kernels import reference
-    from kernels.perf.environment import l2_bytes
-    from kernels.perf.timer import rotation_count, time_gpu
 
     face = kernels.load(face_name)
     host = cases.make_inputs(case, case_seed(case))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import kernels
-from kernels.perf import step_bench
+from benchmarks import step_bench
 
 from .conftest import BATCH, ROUNDS
 
@@ -55,8 +55,8 @@ def test_step_gpu(benchmark, arch, face_name):
 @pytest.mark.gpu
 @pytest.mark.parametrize("arch", ARCHS)
 def test_step_pytorch(benchmark, arch):
-    from kernels.perf import torch_models
-    from kernels.perf.vendor import torch_status
+    from benchmarks import torch_models
+    from benchmarks.vendor import torch_status
 
     torch, status = torch_status()
     if torch is None:

@@ -1,7 +1,13 @@
 """The op contract of alexnet-cuda, in three faces: `reference` (NumPy), `numba` and `cuda`.
 
-Every face exposes the functions named in `OPS` with the same signatures (see DESIGN.md and
+Every face exposes the functions named in `OPS` with the same signatures (see kernels/README.md and
 `kernels.reference` for the semantics). `load(name)` returns a face module by name.
+
+The names of faces and devices are written here once, for everything above to import:
+- FACES: the three faces; GPU_FACES: the two that run on a GPU (the first is the default);
+- DEVICES: where the kernels run: "cpu" (the reference face), "sim" (the numba face in Numba's CUDA
+  simulator), "emu" (the cuda face's CUDA C in the g++ emulator, kernels.cuda.emulated) or "gpu" (a
+  GPU face on a CUDA GPU); only "gpu" takes device arrays.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ import importlib
 from types import ModuleType
 
 FACES = ("reference", "numba", "cuda")
+GPU_FACES = ("cuda", "numba")
+DEVICES = ("cpu", "sim", "emu", "gpu")
 
 OPS = (
     "conv2d_forward",
@@ -40,6 +48,14 @@ def gather_versions(modules) -> dict[str, dict[int, object]]:
     return {op: dict(sorted(launchers.items())) for op, launchers in sorted(versions.items())}
 
 
+def promoted_functions(versions: dict[str, dict[int, object]], promoted: dict[str, int]) -> dict[str, object]:
+    """What a GPU face exports under each op's name: the launcher of the version `promoted` names."""
+    missing = [op for op in OPS if op not in promoted or promoted[op] not in versions.get(op, {})]
+    if missing:
+        raise ValueError(f"no promoted version among the declared ones for: {', '.join(missing)}")
+    return {op: versions[op][promoted[op]] for op in OPS}
+
+
 class FaceUnavailable(RuntimeError):
     """A face that this machine cannot run was asked for (say, `cuda` without a GPU)."""
 
@@ -53,7 +69,7 @@ def load(name: str) -> ModuleType:
     if name not in FACES:
         raise ValueError(f"unknown kernel face {name!r}; expected one of {', '.join(FACES)}")
     if name == "cuda":
-        from kernels.devices import has_gpu
+        from kernels.gpu_probe import has_gpu
 
         if not has_gpu():
             raise FaceUnavailable(

@@ -313,6 +313,49 @@ def check_sgd_update(spec, w, grad, velocity, lr, momentum, weight_decay):
     return lr, momentum, weight_decay
 
 
+# augment_crop, the data loader's kernel outside the op contract (kernels/reference/augment.py).
+MAX_AUGMENT_OUTPUTS = 65_535  # augment_crop's outputs: the y extent of its grid (geometry.augment_grid)
+
+
+def check_augment_crop(xp, images, params, scale, bias, size: int) -> int:
+    """Shapes, dtypes and contiguity of augment_crop's arguments (arrays of module `xp`); returns n."""
+    expected = [
+        ("images", images, np.uint8, 4), ("params", params, np.int32, 2), ("scale", scale, np.float32, 1),
+        ("bias", bias, np.float32, 2),
+    ]
+    for name, array, dtype, rank in expected:
+        if not isinstance(array, xp.ndarray) or array.dtype != dtype or array.ndim != rank:
+            raise ValueError(f"augment_crop: {name} must be a {rank}-D {np.dtype(dtype).name} {xp.__name__} array, "
+                             f"got {type(array).__name__} {getattr(array, 'dtype', '')} {getattr(array, 'shape', '')}")
+        if not array.flags.c_contiguous:
+            raise ValueError(f"augment_crop: {name} must be C-contiguous")
+    n = params.shape[0]
+    if images.shape[1] != images.shape[2] or images.shape[3] != 3:
+        raise ValueError(f"augment_crop: images must be (batch, R, R, 3), got {images.shape}")
+    if params.shape != (n, 4) or bias.shape != (n, 3) or scale.shape != (3,):
+        raise ValueError(f"augment_crop: params (n, 4), bias (n, 3) and scale (3,) expected, got {params.shape}, "
+                         f"{bias.shape} and {scale.shape}")
+    if not 1 <= size <= images.shape[1]:
+        raise ValueError(f"augment_crop: size {size} must lie in [1, {images.shape[1]}]")
+    if not 1 <= n <= MAX_AUGMENT_OUTPUTS:
+        raise ValueError(f"augment_crop: {n} outputs; a launch makes 1 to {MAX_AUGMENT_OUTPUTS}")
+    return n
+
+
+def check_augment_params(params: np.ndarray, batch: int, resize: int, size: int) -> None:
+    """The ranges the kernels rely on, on a host copy of params: every read stays inside images."""
+    source, top, left, flip = (params[:, k] for k in range(4))
+    problems = []
+    if len(params) and (source.min() < 0 or source.max() >= batch):
+        problems.append(f"source outside [0, {batch})")
+    if len(params) and (min(top.min(), left.min()) < 0 or max(top.max(), left.max()) > resize - size):
+        problems.append(f"a crop corner outside [0, {resize - size}]")
+    if len(params) and not np.isin(flip, (0, 1)).all():
+        problems.append("flip not 0 or 1")
+    if problems:
+        raise ValueError(f"augment_crop: params with {', '.join(problems)}")
+
+
 def _layout_of(a) -> str:
     """A layout string with the rank of `a`, for arrays whose rank the contract leaves open."""
     ndim = getattr(a, "ndim", 1)

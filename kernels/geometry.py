@@ -55,6 +55,12 @@ def dropout_grid(count: int, threads: int = THREADS_PER_BLOCK) -> tuple[tuple[in
     return grid_1d(ceil_div(count, PHILOX_WORDS), threads)
 
 
+def augment_grid(n: int, size: int) -> tuple[tuple[int, int], tuple[int]]:
+    """augment_crop (kernels/reference/augment.py): blocks over (pixels of one output, outputs),
+    THREADS_PER_BLOCK threads each: one thread per output pixel, all three channels."""
+    return (ceil_div(size * size, THREADS_PER_BLOCK), n), (THREADS_PER_BLOCK,)
+
+
 @dataclass(frozen=True)
 class Tile:
     """A block computes a block_m x block_n tile of C = A·B, walking K in steps of block_k; each thread

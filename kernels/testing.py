@@ -63,7 +63,7 @@ TOLERANCES = {
         "so 16 leaves room for two float32 faces compared with each other (sqrt(2) more) and for "
         "tensors of 37.7M elements. A term left out moves a result by rms(result)/sqrt(K), at least "
         "1/(16·2^-24·K) = 2.7 times the allowance up to conv1's K, so a dropped tile or split-K "
-        "chunk fails (tests/test_tolerance_model.py holds both claims). A fixed atol cannot serve every "
+        "chunk fails (tests/kernels/test_tolerance_model.py holds both claims). A fixed atol cannot serve every "
         "length: conv1's dw (rms 622 at unit inputs) errs by 0.007 rms in float32 when correct",
         per_term=16.0,
     ),

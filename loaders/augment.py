@@ -1,4 +1,4 @@
-"""The paper's augmentation as a per-batch plan plus one affine map, applied in NumPy (kernels/augment.py)
+"""The paper's augmentation as a per-batch plan plus one affine map, applied in NumPy (kernels/reference/augment.py)
 and by the hand-written kernels of kernels/numba/augment.py and kernels/cuda/augment.cu on a GPU.
 
 Every output image o of a batch is a crop of one decoded uint8 square (R, R, 3):
@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels.augment import augment_crop_reference
+from kernels.reference.augment import augment_crop
 from kernels.reference.philox import philox4x32_10
 
-# ImageNet statistics on [0, 1] pixels (DESIGN.md).
+# ImageNet's per-channel mean and standard deviation on [0, 1] pixels, the values torchvision's models use.
 MEAN = np.array([0.485, 0.456, 0.406])
 STD = np.array([0.229, 0.224, 0.225])
 # PCA of ImageNet's RGB pixels: eigenvalues, and eigenvectors as the columns of EIGVEC.
@@ -167,4 +167,4 @@ def eval_plan(count: int, resize_size: int, input_size: int, ten_crop: bool = Fa
 
 def apply_plan(images: np.ndarray, plan: CropPlan, out: np.ndarray | None = None) -> np.ndarray:
     """The NumPy face of the augmentation: uint8 (B, R, R, 3) → float32 (n, 3, S, S), C-contiguous."""
-    return augment_crop_reference(images, plan.params, plan.scale, plan.bias, plan.size, out)
+    return augment_crop(images, plan.params, plan.scale, plan.bias, plan.size, out)

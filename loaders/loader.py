@@ -1,11 +1,10 @@
 """make_loader: batches of one epoch of a split, augmented as the paper does, prefetched by workers.
 
-See /work/notes/data_api.md (mirrored in the docstring of make_loader) for the contract with the
-trainer. Stages: the batch's sample indices come from the epoch's order; a source (the consumer
-itself with workers=0, else worker processes, loaders/workers.py) decodes them into uint8 squares;
-then the crop plan drawn from (seed, epoch, index) turns the squares into float32 outputs, in
-NumPy by the source (device cpu/sim), or on the device by a hand-written kernel of the chosen GPU
-face (device gpu, loaders/device.py).
+The docstring of make_loader is the contract with the trainer. Stages: the batch's sample indices
+come from the epoch's order; a source (the consumer itself with workers=0, else worker processes,
+loaders/workers.py) decodes them into uint8 squares; then the crop plan drawn from (seed, epoch,
+index) turns the squares into float32 outputs, in NumPy by the source (device cpu/sim), or on the
+device by a hand-written kernel of the chosen GPU face (device gpu, loaders/gpu_augment.py).
 """
 
 from __future__ import annotations
@@ -15,12 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernels import DEVICES, GPU_FACES
 from loaders import augment
 from loaders.errors import DataError
 from loaders.workers import InlineSource, RawBatch, Recipe, WorkerSource
 
-DEVICES = ("cpu", "sim", "gpu")
-GPU_FACES = ("cuda", "numba")
 # A split in which this many samples in a row (from the start of the epoch) fail stops the epoch.
 NOTHING_DECODES_AFTER = 1000
 # Shared memory for batches in flight: the default depth (2 per worker) is cut to fit, keeping 2 slots
@@ -81,9 +79,9 @@ class Loader:
         self._next = 0
         self._augmenter = None
         if device == "gpu":
-            from loaders.device import DeviceAugmenter
+            from loaders.gpu_augment import GpuAugmenter
 
-            self._augmenter = DeviceAugmenter(face, batch_size, resize_size, input_size, 10 if ten_crop else 1)
+            self._augmenter = GpuAugmenter(face, batch_size, resize_size, input_size, 10 if ten_crop else 1)
         self._recipe = Recipe(split, resize_size, input_size, train, seed, epoch, ten_crop,
                               floats=self._augmenter is None, batch_size=batch_size)
         if workers > 0 and self._batches:
@@ -177,9 +175,10 @@ def make_loader(split, *, batch_size: int, input_size: int, resize_size: int, tr
     Per-sample randomness depends on (seed, epoch, sample index) only: batch k is the same whether
     or not batches before it were read (start_batch=k resumes mid-epoch exactly) and whatever the
     number of workers. Batches yield images float32 (N, 3, S, S) and labels int32 (N,): NumPy for
-    device cpu/sim, CuPy for gpu with the augmentation done by the kernel of `face` ("cuda" or
-    "numba", or a face module; default "cuda"). A batch holds fewer than batch_size images when
-    files fail to decode; those are listed in loader.skipped as (path, reason).
+    device cpu/sim, CuPy for gpu with the augmentation done by the augment_crop kernel of `face`, the
+    GPU face module the trainer runs (kernels.cuda or kernels.numba; unused on cpu/sim). A batch
+    holds fewer than batch_size images when files fail to decode; those are listed in
+    loader.skipped as (path, reason).
 
     workers: processes that decode ahead (0: decode in this process); prefetch: batches in flight
     (default 2 per worker, fewer if their shared memory would pass SHARED_MEMORY_BUDGET).
@@ -200,11 +199,9 @@ def make_loader(split, *, batch_size: int, input_size: int, resize_size: int, tr
         raise ValueError("ten_crop is an evaluation mode; pass train=False")
     if device not in DEVICES:
         raise ValueError(f"device {device!r}: expected one of {', '.join(DEVICES)}")
-    face_name = getattr(face, "NAME", face)
-    if device == "gpu":
-        face_name = face_name or "cuda"
-        if face_name not in GPU_FACES:
-            raise ValueError(f"face {face_name!r}: the gpu augmentation runs in one of {', '.join(GPU_FACES)}")
+    if device == "gpu" and (getattr(face, "NAME", None) not in GPU_FACES or not hasattr(face, "augment_crop")):
+        raise ValueError(f"face {getattr(face, 'NAME', face)!r}: the gpu augmentation runs in the augment_crop kernel "
+                         f"of a GPU face module ({', '.join(f'kernels.{name}' for name in GPU_FACES)})")
     return Loader(split, batch_size=batch_size, input_size=input_size, resize_size=resize_size, train=train,
-                  seed=seed, epoch=epoch, start_batch=start_batch, workers=workers, device=device, face=face_name,
+                  seed=seed, epoch=epoch, start_batch=start_batch, workers=workers, device=device, face=face,
                   ten_crop=ten_crop, prefetch=prefetch)

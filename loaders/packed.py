@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from loaders.atomic import fsync_folder, write_text
 from loaders.decode import DecodeFailure, decode_square
 from loaders.errors import DataError
 from loaders.folder import SPLITS, FileList, scan_image_folder
@@ -61,25 +62,6 @@ def read_manifest(root: Path) -> dict:
 
 def read_file_names(path: Path) -> list[str]:
     return json.loads(Path(path).read_text())
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a reader sees the old file or the whole new one, never a part."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    fsync_folder(path.parent)
-
-
-def fsync_folder(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _fingerprint(files: FileList) -> str:
@@ -118,7 +100,7 @@ def _create_partial(partial: Path, plan: dict, files: dict[str, FileList], size:
         np.save(partial / _done_name(split), np.zeros(-(-len(listed) // CHUNK), dtype=np.uint8))
         (partial / _skips_name(split)).write_bytes(b"")
         (partial / f"{split}_files.json").write_text(json.dumps([listed.relative(i) for i in range(len(listed))]))
-    write_atomic(partial / PLAN, json.dumps(plan, indent=1))
+    write_text(partial / PLAN, json.dumps(plan, indent=1))
 
 
 def _read_progress(partial: Path) -> _Progress:
@@ -305,7 +287,7 @@ def _finish(partial: Path, destination: Path, plan: dict, files: dict[str, FileL
     for name in os.listdir(partial):
         with open(partial / name, "rb") as handle:
             os.fsync(handle.fileno())
-    write_atomic(partial / MANIFEST, json.dumps(manifest, indent=1))
+    write_text(partial / MANIFEST, json.dumps(manifest, indent=1))
     if destination.exists():
         destination.rmdir()  # checked empty above
     os.rename(partial, destination)

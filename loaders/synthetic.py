@@ -6,7 +6,7 @@ image one object at a random position, scale and rotation over a gradient backgr
 information: the object's colour and the background's are one random pair of colours assigned at
 random to the two roles, so the expected colour of every pixel is the same for every class, and
 neither mean colour nor a linear function of the pixels tells the classes apart (tests/
-test_loaders_synthetic.py measures both); a small CNN does.
+tests/loaders/test_synthetic.py measures both); a small CNN does.
 
 Each image depends on (seed, split, class, index) alone, so the folder is the same on every run
 and can be written by any number of processes.

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from kernels.devices import has_gpu
+from kernels.gpu_probe import has_gpu
 
 # Numba chooses between its CUDA simulator and the driver once per process, when numba.cuda is first
 # imported. Without a GPU every test wants the simulator, whichever test module imports numba first.
@@ -41,16 +41,16 @@ def gpu_run_rank(item) -> int:
     the cross-face checks); 1: the trainer; 2: the benchmarks' own machinery; 3: a kernel version
     that is not the promoted one. A GPU run that is cut off then loses what no training step uses."""
     module = item.module.__name__ if getattr(item, "module", None) else ""
-    name = module.rsplit(".", 1)[-1]
-    if "train" in name:
+    if ".training." in module or "train" in module.rsplit(".", 1)[-1]:
         return 1
-    if name.startswith("test_bench"):
+    if ".bench." in module:
         return 2
     params = getattr(getattr(item, "callspec", None), "params", {})
     version = params.get("version")
     if not isinstance(version, int):
         return 0
-    promoted = _promoted("numba" if "numba" in module else "cuda")
+    face = params.get("name") or ("numba" if "numba" in module else "cuda")  # the conformance suite names it
+    promoted = _promoted(face)
     case = params.get("case")
     ops = [case.op] if hasattr(case, "op") else _ops_named_in(item.originalname, promoted)
     if not ops:

@@ -2,10 +2,10 @@
 
 kernels  every op of alexnet2012 and alexnet-owt at batch 128, per face and version, validated
          against the NumPy reference, then timed against the measured roofline and the vendor
-         (cuBLAS, cuDNN through PyTorch) in the same run (kernels.perf.kernel_bench)
+         (cuBLAS, cuDNN through PyTorch) in the same run (benchmarks.kernel_bench)
 step     images/s of a whole training step per face with a per-layer breakdown, and PyTorch's same
-         model in the same run (kernels.perf.step_bench)
-loader   images/s of the data pipeline against a plain Pillow loop (loaders.bench)
+         model in the same run (benchmarks.step_bench)
+loader   images/s of the data pipeline against a plain Pillow loop (benchmarks.loader_bench)
 
 Without a GPU, kernels and step time the NumPy reference on the CPU and say that GPU numbers need
 a GPU; loader runs anywhere.
@@ -13,13 +13,12 @@ a GPU; loader runs anywhere.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from alexnet_cuda.cli import UsageError
+from alexnet_cuda.commands import UsageError, check_json_path, write_json
+from kernels import FACES
 
 ARCH_NAMES = ("alexnet2012", "alexnet-owt")
-FACE_NAMES = ("cuda", "numba", "reference")
 
 
 def add_arguments(parser):
@@ -46,32 +45,16 @@ def add_arguments(parser):
                       help="untimed steps first (default: 3 on a GPU, 1 on the CPU)")
     step.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
 
-    loader_bench = _loader_bench()
+    from benchmarks import loader_bench
+
     loader = which.add_parser("loader", help="images/s of the data pipeline against a plain Pillow loop",
-                              description=_first_line(getattr(loader_bench, "__doc__", None))
-                              or "images/s of the data pipeline (loaders.bench)")
-    if loader_bench is not None:
-        loader_bench.add_arguments(loader)
-        if not any("--json" in action.option_strings for action in loader._actions):
-            loader.add_argument("--json", type=Path, default=None, metavar="PATH",
-                                help="also write the results as JSON here")
-
-
-def _loader_bench():
-    """loaders.bench, whose add_arguments/run the loader benchmark delegates to; None if absent."""
-    try:
-        from loaders import bench
-    except ImportError:
-        return None
-    return bench
-
-
-def _first_line(text: str | None) -> str:
-    return (text or "").strip().split("\n")[0]
+                              description=loader_bench.__doc__.strip().split("\n")[0])
+    loader_bench.add_arguments(loader)
+    loader.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON here")
 
 
 def _common(parser):
-    parser.add_argument("--face", action="append", choices=FACE_NAMES, default=None,
+    parser.add_argument("--face", action="append", choices=FACES, default=None,
                         help="a face to time (repeatable; default: cuda and numba on a GPU, reference without one)")
     parser.add_argument("--arch", action="append", choices=ARCH_NAMES, default=None,
                         help="a network whose shapes to time (repeatable; default: both)")
@@ -86,10 +69,10 @@ def run(args) -> int:
         raise UsageError(f"--batch: expected a positive batch size, got {args.batch}")
     archs = tuple(args.arch or ARCH_NAMES)
     faces = tuple(dict.fromkeys(args.face)) if args.face else None
-    _check_json_path(args.json)
+    check_json_path(args.json)
     if args.benchmark == "kernels":
-        from kernels.perf import kernel_bench
-        from kernels.perf.ceilings import Tf32Enabled
+        from benchmarks import kernel_bench
+        from benchmarks.ceilings import Tf32Enabled
 
         try:
             result = kernel_bench.run(faces, archs, args.batch, args.op, args.versions, vendor=not args.no_vendor,
@@ -99,7 +82,7 @@ def run(args) -> int:
         text = kernel_bench.render(result)
         failed = any(row["validation"].startswith("FAILED") for row in result["rows"])
     else:
-        from kernels.perf import step_bench
+        from benchmarks import step_bench
 
         for name in ("steps", "warmup"):
             value = getattr(args, name)
@@ -126,38 +109,15 @@ def _saver(path: Path | None):
     return lambda result: write_json(path, result)
 
 
-def _check_json_path(path: Path | None) -> None:
-    """Fail before a long run, not after it, when the JSON cannot be written where asked."""
-    if path is None:
-        return
-    folder = path.resolve().parent
-    if not folder.is_dir():
-        raise UsageError(f"--json {path}: the folder {folder} does not exist; create it or choose another path")
-    if path.is_dir():
-        raise UsageError(f"--json {path}: is a folder; give a file name such as {path / 'bench.json'}")
-
-
-def write_json(path: Path, result: dict) -> None:
-    """Write atomically: a temporary file beside the target, then a rename, so an interrupted run never
-    leaves half a JSON file under the name asked for."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(result, indent=1, default=str) + "\n")
-    temporary.replace(path)
-
-
 def _run_loader(args) -> int:
-    loader_bench = _loader_bench()
-    if loader_bench is None:
-        raise UsageError("the loader benchmark (loaders/bench.py) is not part of this checkout")
-    json_path = getattr(args, "json", None)
-    _check_json_path(json_path)
+    from benchmarks import loader_bench
+
+    check_json_path(args.json)
     try:
-        outcome = loader_bench.run(args)
+        results = loader_bench.run(args)
     except ValueError as error:  # the loader benchmark's own argument checks
         raise UsageError(str(error)) from error
-    if isinstance(outcome, dict):  # a benchmark that returns its results gets them written here
-        if json_path:
-            write_json(json_path, outcome)
-            print(f"\nresults written to {json_path}")
-        return 0
-    return int(outcome or 0)
+    if args.json:
+        write_json(args.json, results)
+        print(f"\nresults written to {args.json}")
+    return 0

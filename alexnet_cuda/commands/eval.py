@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alexnet_cuda.devices import DEVICES, GPU_FACES
+from alexnet_cuda.backends import DEVICES, GPU_FACES
 
 
 def add_arguments(parser):
@@ -25,9 +25,9 @@ def add_arguments(parser):
 def run(args) -> int:
     import loaders
     from alexnet_cuda import checkpoint, training
+    from alexnet_cuda.backends import DeviceError, select_face
     from alexnet_cuda.checkpoint import CheckpointError
-    from alexnet_cuda.cli import UsageError
-    from alexnet_cuda.devices import DeviceError, select_face
+    from alexnet_cuda.commands import UsageError
     from alexnet_cuda.evaluation import EvaluationStopped, evaluate
     from alexnet_cuda.stopping import StopNow, StopSignals, exit_status, signal_name
 
@@ -66,7 +66,7 @@ def run(args) -> int:
             with loaders.make_loader(dataset.split("val"), batch_size=batch_size, input_size=arch.input_size,
                                      resize_size=arch.resize_size, train=False, seed=0, epoch=0, workers=args.workers,
                                      device=training.loader_device(device),
-                                     face=args.kernels if device == "gpu" else None,
+                                     face=face,
                                      ten_crop=args.ten_crop) as loader:
                 batches = len(loader)
                 result = evaluate(model, loader, ten_crop=args.ten_crop, should_stop=stop.requested)

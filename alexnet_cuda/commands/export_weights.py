@@ -19,7 +19,7 @@ def add_arguments(parser):
 def run(args) -> int:
     from alexnet_cuda import checkpoint, weights
     from alexnet_cuda.archs import ArchError, get_arch
-    from alexnet_cuda.cli import UsageError
+    from alexnet_cuda.commands import UsageError
 
     output = Path(args.output)
     if output.suffix != ".safetensors":

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from alexnet_cuda.cli import UsageError
-from alexnet_cuda.devices import DEVICES, GPU_FACES, DeviceError, select_face
+from alexnet_cuda.backends import DEVICES, GPU_FACES, DeviceError, select_face
+from alexnet_cuda.commands import UsageError
 
 
 def add_arguments(parser):

@@ -26,7 +26,7 @@ def add_arguments(parser):
 def run(args) -> int:
     from alexnet_cuda import checkpoint, weights
     from alexnet_cuda.archs import get_arch
-    from alexnet_cuda.cli import UsageError
+    from alexnet_cuda.commands import UsageError
 
     arch = get_arch(args.arch)
     output = Path(args.output)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from alexnet_cuda.devices import DEVICES, GPU_FACES
+from alexnet_cuda.backends import DEVICES, GPU_FACES
 
 
 def add_arguments(parser):
@@ -29,9 +29,9 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from alexnet_cuda import checkpoint, training, weights
+    from alexnet_cuda.backends import DeviceError, select_face
     from alexnet_cuda.checkpoint import CheckpointError
-    from alexnet_cuda.cli import UsageError
-    from alexnet_cuda.devices import DeviceError, select_face
+    from alexnet_cuda.commands import UsageError
     from alexnet_cuda.predict import Classifier, PredictError, image_files, top_classes
 
     if args.top < 1 or args.batch_size < 1:

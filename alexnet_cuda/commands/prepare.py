@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alexnet_cuda.cli import UsageError
+from alexnet_cuda.commands import UsageError
 
 
 def add_arguments(parser):

@@ -13,7 +13,7 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from alexnet_cuda.archs import build_layers, get_arch
-    from alexnet_cuda.cli import UsageError
+    from alexnet_cuda.commands import UsageError
     from alexnet_cuda.model import summarize, total_macs, total_parameters
 
     arch = get_arch(args.arch)

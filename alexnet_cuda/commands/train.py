@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 from alexnet_cuda.archs import ARCHS
-from alexnet_cuda.cli import UsageError
+from alexnet_cuda.backends import DEVICES, GPU_FACES
+from alexnet_cuda.commands import UsageError
 from alexnet_cuda.config import ARCH_DEFAULTS, TrainConfig
-from alexnet_cuda.devices import DEVICES, GPU_FACES
 from alexnet_cuda.schedule import SCHEDULES
 
 MINI = ARCH_DEFAULTS["alexnet-mini"]
@@ -68,8 +68,8 @@ def run(args) -> int:
     import loaders
     from alexnet_cuda import config as configuration
     from alexnet_cuda import training, weights
+    from alexnet_cuda.backends import DeviceError, select_face
     from alexnet_cuda.checkpoint import CheckpointError, saved_step
-    from alexnet_cuda.devices import DeviceError, select_face
     from alexnet_cuda.stopping import StopNow, StopSignals, exit_status, signal_name
 
     given = {name: getattr(args, name) for name in CONFIG_FLAGS}

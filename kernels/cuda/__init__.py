@@ -6,18 +6,21 @@ argmax int32). Importing this package compiles nothing and touches no device: a 
 compiled the first time one of its kernels is launched, once per process and device (CuPy also
 keeps the binaries in its on-disk kernel cache).
 
-Besides the contract functions the face exposes
-- VERSIONS: {op: {version: launcher}}, every numbered version of every op with the contract's
-  signature; the header of each .cu file says what each version adds;
+Registered as the Numba face is (kernels/numba/__init__.py): each op module (one per op, named as
+the op, beside its .cu file) defines VERSIONS = {op: {version: launcher}} and declares its kernels
+with runtime.declare. Besides the contract functions the face exposes
+- VERSIONS: every numbered version of every op with the contract's signature; the header of each
+  .cu file says what each version adds;
 - PROMOTED: {op: version}, the one place that says which version a contract function runs;
 - compile_targets(): every kernel of every version as a CudaTarget(op, version, kernel, source,
-  name_expression); kernels.cuda.nvrtc compiles them without a GPU, and resource_report(arch)
-  pairs each with ptxas's registers, spills, shared memory and stack;
+  name_expression); kernels.toolchain.nvrtc compiles them without a GPU and pairs each with
+  ptxas's registers, spills, shared memory and stack (nvrtc.resource_report);
+- augment_crop: the data loader's kernel, outside the contract (kernels/reference/augment.py);
 - checked_launches(), poisoned_outputs(): for tests (synchronize after each launch so a fault names
   its kernel; fill new outputs with NaN so an unwritten element shows);
 - CudaKernelError: what any CUDA failure in a kernel of this face raises, naming the kernel.
 
-Compile options are kernels.cuda.nvrtc.FACE_OPTIONS (stated and justified there).
+Compile options are kernels.toolchain.nvrtc.FACE_OPTIONS (stated and justified there).
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ from __future__ import annotations
 import cupy
 import numpy as np
 
-from kernels import OPS, gather_versions
-from kernels.cuda import augment, conv2d, elementwise, linear, loss, lrn, nvrtc, pool  # noqa: F401 (augment declares its kernel)
-from kernels.cuda._runtime import (
+from kernels import OPS, gather_versions, promoted_functions
+from kernels.cuda import conv2d, dropout, linear, lrn, maxpool, relu, runtime, sgd, softmax_xent
+from kernels.cuda.augment import augment_crop
+from kernels.cuda.runtime import (
     CudaKernelError,
     CudaTarget,
     checked_launches,
     poisoned_outputs,
-    targets,
 )
 
 NAME = "cuda"
@@ -57,23 +60,8 @@ PROMOTED: dict[str, int] = {
 }
 
 
-VERSIONS = gather_versions((conv2d, linear, elementwise, lrn, pool, loss))
-
-conv2d_forward = VERSIONS["conv2d_forward"][PROMOTED["conv2d_forward"]]
-conv2d_backward = VERSIONS["conv2d_backward"][PROMOTED["conv2d_backward"]]
-linear_forward = VERSIONS["linear_forward"][PROMOTED["linear_forward"]]
-linear_backward = VERSIONS["linear_backward"][PROMOTED["linear_backward"]]
-relu_forward = VERSIONS["relu_forward"][PROMOTED["relu_forward"]]
-relu_backward = VERSIONS["relu_backward"][PROMOTED["relu_backward"]]
-lrn_forward = VERSIONS["lrn_forward"][PROMOTED["lrn_forward"]]
-lrn_backward = VERSIONS["lrn_backward"][PROMOTED["lrn_backward"]]
-maxpool_forward = VERSIONS["maxpool_forward"][PROMOTED["maxpool_forward"]]
-maxpool_backward = VERSIONS["maxpool_backward"][PROMOTED["maxpool_backward"]]
-dropout_forward = VERSIONS["dropout_forward"][PROMOTED["dropout_forward"]]
-dropout_backward = VERSIONS["dropout_backward"][PROMOTED["dropout_backward"]]
-softmax_xent_forward = VERSIONS["softmax_xent_forward"][PROMOTED["softmax_xent_forward"]]
-softmax_xent_backward = VERSIONS["softmax_xent_backward"][PROMOTED["softmax_xent_backward"]]
-sgd_update = VERSIONS["sgd_update"][PROMOTED["sgd_update"]]
+VERSIONS = gather_versions((conv2d, dropout, linear, lrn, maxpool, relu, sgd, softmax_xent))
+globals().update(promoted_functions(VERSIONS, PROMOTED))  # conv2d_forward = VERSIONS["conv2d_forward"][3], ...
 
 
 def to_device(array):
@@ -87,25 +75,14 @@ def to_host(array):
 
 def compile_targets() -> list[CudaTarget]:
     """Every kernel of every version, in declaration order."""
-    return targets()
-
-
-def resource_report(arch: str = "sm_90", only=None) -> list[tuple[CudaTarget, nvrtc.KernelResources]]:
-    """Compile the face's .cu files with NVRTC for `arch` (no GPU needed) and pair every declared
-    kernel (or those in `only`) with ptxas's report: registers, spills, shared memory, stack."""
-    chosen = compile_targets() if only is None else list(only)
-    builds = {}
-    for source in dict.fromkeys(t.source for t in chosen):
-        expressions = [t.name_expression for t in compile_targets() if t.source == source]
-        builds[source] = nvrtc.compile_file(source, arch, expressions)
-    return [(t, builds[t.source].resources_of(t.name_expression)) for t in chosen]
+    return runtime.targets()
 
 
 def promoted_targets() -> list[CudaTarget]:
     """The kernels the contract functions launch: the promoted version's, plus the shared helpers
     (db reductions, split-K sums, the loss mean) those launchers also use."""
     promoted = []
-    for target in targets():
+    for target in runtime.targets():
         if target.op not in PROMOTED:
             continue  # kernels outside the contract (the loader's augment) have tests of their own
         version = PROMOTED[target.op]
@@ -117,6 +94,7 @@ def promoted_targets() -> list[CudaTarget]:
 
 __all__ = [
     "NAME",
+    "augment_crop",
     "PROMOTED",
     "VERSIONS",
     "CudaKernelError",

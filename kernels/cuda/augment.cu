@@ -7,11 +7,17 @@
 // on the host (loaders/augment.py), so the kernel does one multiply-add per element: contracted to
 // one FMA here, two roundings in NumPy (tolerance "float32_elementwise").
 //
-// Versions (launcher kernels/cuda/augment.py; reference loaders/augment.py apply_plan):
+// Versions (launcher kernels/cuda/augment.py; reference kernels/reference/augment.py):
 //   v1 one thread per output pixel (o, y, x), all three channels: it reads the pixel's three
 //      interleaved bytes and writes one float into each channel plane, so a warp's stores are 128
 //      contiguous bytes per plane. The kernel is bound by its float32 writes (12 bytes out per 3
 //      bytes in); there is no reuse for shared memory to exploit.
+//
+// Checked: python -m pytest tests/loaders/test_gpu_augment.py
+//   (every version against the reference: g++ emulator here, `-m gpu` on a GPU; NVRTC for
+//   (the kernel in the emulator against NumPy, and on a GPU through the loader; NVRTC:
+//   tests/kernels/test_cuda_compile.py)
+// Timed:   python -m pytest benchmarks/test_loader.py (the loader it serves)
 
 // v1. Block (bx, o): thread t covers output pixel p = bx·blockDim.x + t of output image o, that is
 // (y, x) = (p / size, p % size), and writes out[o, 0..2, y, x].

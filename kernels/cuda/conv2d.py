@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from kernels import geometry
 from kernels.contract import check_conv2d_backward, check_conv2d_forward
-from kernels.cuda._runtime import declare, empty, i32, launch, require_int32_indexable, spec
+from kernels.cuda.runtime import declare, empty, i32, launch, require_int32_indexable, spec
 
 FORWARD_SOURCE = "conv2d_forward.cu"
 BACKWARD_SOURCE = "conv2d_backward.cu"
@@ -37,7 +37,7 @@ DW_REDUCE = declare("conv2d_backward", 2, "dw_reduce", BACKWARD_SOURCE, "conv2d_
 
 
 def _shape_arguments(x_shape, w_shape, out_shape, stride, pad, groups):
-    """The twelve ints of CONV_SHAPE_PARAMS (conv.cuh), in order."""
+    """The twelve ints of CONV_SHAPE_PARAMS (conv2d.cuh), in order."""
     n, c, h, w = x_shape
     f, _, kh, kw = w_shape
     oh, ow = out_shape[2:]

@@ -5,16 +5,21 @@
 //   dw[fo, ci, i, j]    = Σ_{img, oy, ox} dy[img, fo, oy, ox] · xpad[img, g·C/G + ci, oy·s − pad + i, ox·s − pad + j]
 //   db[fo]              = Σ_{img, oy, ox} dy[img, fo, oy, ox]
 //
-// Versions (kernels/cuda/conv2d.py; reference kernels/reference/conv.py; shapes in conv.cuh):
+// Versions (kernels/cuda/conv2d.py; reference kernels/reference/conv2d.py; shapes in conv2d.cuh):
 //   v1 direct: dx one thread per input element gathering the outputs whose window covers it (no
 //      atomics); dw one thread per weight summing over N·OH·OW; db one block per filter.
-//   v2 dx and dw as implicit GEMMs with shared-memory tiles (conv.cuh), one output per thread; dw
+//   v2 dx and dw as implicit GEMMs with shared-memory tiles (conv2d.cuh), one output per thread; dw
 //      splits its K = N·OH·OW across blocks (split-K) into a partial buffer that a second kernel
 //      adds in split order, so the result is the same on every run.
 //   v3 v2 + register blocking. v4 v3 + double-buffered tiles, __launch_bounds__.
 //   db is the v1 kernel in every version: it reads dy once and is bandwidth-bound already.
+//
+// Checked: python -m pytest tests/kernels/test_conformance.py -k conv2d_backward
+//   (every version against the reference: g++ emulator here, `-m gpu` on a GPU; NVRTC for
+//   sm_80/sm_90 without spills: tests/kernels/test_cuda_compile.py)
+// Timed:   alexnet-cuda bench kernels --face cuda --op conv2d_backward --versions all
 
-#include "conv.cuh"
+#include "conv2d.cuh"
 
 // v1 dx. Thread e covers dx element e of N·C·H·W (out). Any 1-D grid covering N·C·H·W.
 extern "C" __global__ void conv2d_backward_dx_v1(const float* __restrict__ dy, const float* __restrict__ w,

@@ -1,11 +1,11 @@
 """The `cuda` face run on the CPU: its real .cu sources compiled by g++ against the CUDA stand-in of
-kernels/cuda/emulator.hpp, behind the op contract, on NumPy float32 arrays.
+kernels/toolchain/emulator.hpp, behind the op contract, on NumPy float32 arrays.
 
     face = kernels.cuda.emulated.load()        # FaceUnavailable where there is no g++
     loss, probs = face.softmax_xent_forward(face.to_device(logits), labels)
 
 Every contract function is the cuda face's own (the promoted version), launched through the
-emulator backend (kernels.cuda.emulator), so this is how `alexnet-cuda train --device emu` watches
+emulator backend (kernels.toolchain.emulator), so this is how `alexnet-cuda train --device emu` watches
 the CUDA C kernels train a network without a GPU. Arrays this face makes sit between guard bands,
 so a kernel writing out of bounds fails its launch during training too. Each .cu file is compiled
 on its first launch and the library cached (~/.cache/alexnet-cuda/emulator). It is slow next to
@@ -21,7 +21,8 @@ import numpy as np
 
 import kernels.cuda as cuda_face
 from kernels import OPS, FaceUnavailable
-from kernels.cuda import _runtime, emulator
+from kernels.cuda import runtime
+from kernels.toolchain import emulator
 
 
 class EmulatedCudaFace:
@@ -39,7 +40,7 @@ class EmulatedCudaFace:
     def _emulated(self, function):
         @functools.wraps(function)
         def run(*args, **kwargs):
-            with _runtime.use_backend(self.backend):
+            with runtime.use_backend(self.backend):
                 return function(*args, **kwargs)
 
         return run

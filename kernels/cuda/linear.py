@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kernels import geometry
 from kernels.contract import check_linear_backward, check_linear_forward
-from kernels.cuda._runtime import declare, empty, i32, launch, require_int32_indexable, spec
+from kernels.cuda.runtime import declare, empty, i32, launch, require_int32_indexable, spec
 
 SOURCE = "linear.cu"
 TILES = {**{v: geometry.LINEAR_TILES[v] for v in (2, 3)}, 4: geometry.DOUBLE_BUFFERED_TILE}

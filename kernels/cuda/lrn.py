@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kernels import geometry
 from kernels.contract import check_lrn_backward, check_lrn_forward
-from kernels.cuda._runtime import declare, empty, f32, i32, launch, require_int32_indexable, spec
+from kernels.cuda.runtime import declare, empty, f32, i32, launch, require_int32_indexable, spec
 
 FORWARD = declare("lrn_forward", 1, "main", "lrn.cu", "lrn_forward_v1")
 BACKWARD = declare("lrn_backward", 1, "main", "lrn.cu", "lrn_backward_v1")

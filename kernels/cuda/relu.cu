@@ -1,11 +1,16 @@
 // relu_forward: y = x where x >= 0, else 0 (NaN stays NaN, as np.maximum(x, 0) keeps it).
 // relu_backward: dx = dy where y > 0, else 0.
 //
-// Versions (kernels/cuda/elementwise.py; reference kernels/reference/elementwise.py):
+// Versions (kernels/cuda/relu.py; reference kernels/reference/relu.py):
 //   v1 one thread per element.
 //   v2 one thread per four elements with 16-byte loads and stores (float4): a quarter of the
 //      load instructions for the same bytes. The launcher uses it only when every pointer is
 //      16-byte aligned; the last count % 4 elements are done one at a time.
+//
+// Checked: python -m pytest tests/kernels/test_conformance.py -k relu
+//   (every version against the reference: g++ emulator here, `-m gpu` on a GPU; NVRTC for
+//   sm_80/sm_90 without spills: tests/kernels/test_cuda_compile.py)
+// Timed:   alexnet-cuda bench kernels --face cuda --op relu_forward --op relu_backward --versions all
 
 // The rule written so that a NaN input compares false and passes through, like np.maximum.
 __device__ __forceinline__ float relu(float v) { return v < 0.0f ? 0.0f : v; }

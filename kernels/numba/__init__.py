@@ -6,30 +6,26 @@ On import this package decides how the kernels run (kernels.numba.mode):
   without synchronizing the host (kernels.numba.runtime);
 - ALEXNET_CUDA_NUMBA_COMPILE_ONLY=1 without a GPU: the real CUDA target, for compiling to PTX only.
 
-Besides the contract functions the face exposes
-- VERSIONS: {op: {version: launcher}}, every numbered version of every op, each with the contract's
-  signature (kernel files list what each version adds);
+Registered as the CUDA C face is (kernels/cuda/__init__.py): each op module (one per op, named as
+the op) defines VERSIONS = {op: {version: launcher}} and declares its kernels with
+runtime.declare. Besides the contract functions the face exposes
+- VERSIONS: every numbered version of every op, each with the contract's signature (kernel files
+  list what each version adds);
 - PROMOTED: {op: version}, the one place that says which version the contract function runs;
-- compile_targets(): every kernel of every version with its launch signature (KernelTarget), from
-  COMPILE_TARGETS of every module of this package; compile_ptx(target, cc) compiles one to PTX.
+- compile_targets(): every kernel of every version with its launch signature (KernelTarget), which
+  kernels.toolchain.numba_compile compiles to PTX without a GPU;
+- augment_crop: the data loader's kernel, outside the contract (kernels/reference/augment.py).
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
-from kernels import OPS, gather_versions
+from kernels import OPS, gather_versions, promoted_functions
+from kernels.numba import conv2d, dropout, linear, lrn, maxpool, relu, runtime, sgd, softmax_xent
+from kernels.numba.augment import augment_crop
 from kernels.numba.mode import MODE
-from kernels.numba.runtime import to_device, to_host, xp
-from kernels.numba.targets import KernelTarget, compile_ptx
+from kernels.numba.runtime import KernelTarget, to_device, to_host, xp
 
 NAME = "numba"
-
-# The modules that implement contract ops; each defines VERSIONS = {op: {version: launcher}}.
-_OP_MODULES: tuple[str, ...] = (
-    "conv_backward", "conv_forward", "dropout", "elementwise", "linear", "loss", "lrn", "pool",
-)
 
 PROMOTED: dict[str, int] = {
     "conv2d_forward": 3,
@@ -49,21 +45,13 @@ PROMOTED: dict[str, int] = {
     "sgd_update": 1,
 }
 
-
-VERSIONS = gather_versions(importlib.import_module(f"{__name__}.{name}") for name in _OP_MODULES)
-
-for _op in OPS:
-    if _op in PROMOTED:
-        globals()[_op] = VERSIONS[_op][PROMOTED[_op]]
+VERSIONS = gather_versions((conv2d, dropout, linear, lrn, maxpool, relu, sgd, softmax_xent))
+globals().update(promoted_functions(VERSIONS, PROMOTED))  # conv2d_forward = VERSIONS["conv2d_forward"][3], ...
 
 
 def compile_targets() -> list[KernelTarget]:
-    """Every KernelTarget declared by any module of this package, in module order."""
-    targets: list[KernelTarget] = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        targets.extend(getattr(module, "COMPILE_TARGETS", ()))
-    return targets
+    """Every kernel of every version, in declaration order."""
+    return runtime.targets()
 
 
 __all__ = [
@@ -72,10 +60,10 @@ __all__ = [
     "PROMOTED",
     "VERSIONS",
     "KernelTarget",
-    "compile_ptx",
+    "augment_crop",
     "compile_targets",
     "to_device",
     "to_host",
     "xp",
-    *(op for op in OPS if op in PROMOTED),
+    *OPS,
 ]

@@ -2,16 +2,17 @@
 
     augment_crop(images, params, scale, bias, size) -> out     v1 (the only version)
 
-kernels/augment.py states the formula, the arguments and the launch geometry shared with the CUDA C
-face, and holds the NumPy reference this kernel is tested against in the simulator.
+kernels/reference/augment.py states the formula and holds the NumPy reference this kernel is tested
+against; the argument checks are kernels.contract.check_augment_crop, the launch geometry
+kernels.geometry.augment_grid, shared with the CUDA C face.
 """
 
 from __future__ import annotations
 
-from kernels import augment
+from kernels.contract import check_augment_crop
+from kernels.geometry import augment_grid
 from kernels.numba.compiler import cuda, float32, int64
-from kernels.numba.runtime import empty, launch, xp
-from kernels.numba.targets import kernel_target
+from kernels.numba.runtime import declare, empty, launch, xp
 
 
 @cuda.jit
@@ -39,16 +40,14 @@ def augment_crop_kernel(images, params, scale, bias, out):
 
 
 def augment_crop_v1(images, params, scale, bias, size: int):
-    n = augment.check_arguments(xp, images, params, scale, bias, size)
+    n = check_augment_crop(xp, images, params, scale, bias, size)
     out = empty((n, 3, size, size))
-    launch(augment_crop_kernel, *augment.grid(n, size), images, params, scale, bias, out)
+    launch(augment_crop_kernel, *augment_grid(n, size), images, params, scale, bias, out)
     return out
 
 
 augment_crop = augment_crop_v1
 VERSIONS = {"augment": {1: augment_crop_v1}}
 
-COMPILE_TARGETS = [
-    kernel_target("augment", 1, augment_crop_kernel,
-                  "void(uint8[:, :, :, ::1], int32[:, ::1], float32[::1], float32[:, ::1], float32[:, :, :, ::1])"),
-]
+declare("augment", 1, augment_crop_kernel,
+        "void(uint8[:, :, :, ::1], int32[:, ::1], float32[::1], float32[:, ::1], float32[:, :, :, ::1])")

@@ -11,7 +11,7 @@ a real GPU; the simulator never imports it and still runs. Numba itself (0.68) a
 The step: only where NumPy lacks `row_stack` and the real CUDA target is in use, give NumPy a
 `row_stack` for the duration of that one import, then take it away again, so nothing outside
 numba-cuda's registry ever sees it. Remove this module when a numba-cuda release guards the
-overload (or when the Numba face moves to numba-cuda-mlir): `tests/test_numba_compile.py`'s
+overload (or when the Numba face moves to numba-cuda-mlir): `tests/kernels/test_numba_compile.py`'s
 `test_numpy_2_5_compat_step_is_still_needed` fails then, to say so.
 """
 

@@ -3,7 +3,7 @@
     v1  one thread per Philox block: thread j encrypts counter (j, offset) under key seed once and
         decides the four elements 4j .. 4j+3 with its four output words (dropout_grid).
 
-The mask rule (DESIGN.md, kernels.contract.dropout_threshold): element i keeps when
+The mask rule (kernels/README.md, "Dropout masks"; kernels.contract.dropout_threshold): element i keeps when
 (r_i >> 8) >= ceil(p·2^24), an integer comparison, so no float rounding of p differs between faces.
 Every integer operation below casts its operands explicitly to uint32 or uint64: the simulator
 computes with NumPy's promotion rules and the compiled kernel with Numba's, and only explicit
@@ -24,8 +24,7 @@ from kernels.contract import (
 )
 from kernels.geometry import PHILOX_WORDS, dropout_grid, grid_1d
 from kernels.numba.compiler import cuda, float32, uint8, uint32, uint64
-from kernels.numba.runtime import SPEC, empty, launch
-from kernels.numba.targets import kernel_target
+from kernels.numba.runtime import SPEC, declare, empty, launch
 from kernels.reference.philox import PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1, ROUNDS
 
 LOW32 = 0xFFFFFFFF
@@ -136,11 +135,7 @@ VERSIONS = {
     "dropout_backward": {1: dropout_backward_v1},
 }
 
-COMPILE_TARGETS = [
-    kernel_target(
-        "dropout_forward", 1, dropout_forward_kernel,
-        "void(float32[::1], float32[::1], uint8[::1], uint32, uint32, uint32, uint32, uint32, float32)",
-    ),
-    kernel_target("dropout_backward", 1, dropout_backward_kernel,
-                  "void(float32[::1], uint8[::1], float32[::1], float32)"),
-]
+declare("dropout_forward", 1, dropout_forward_kernel,
+        "void(float32[::1], float32[::1], uint8[::1], uint32, uint32, uint32, uint32, uint32, float32)")
+declare("dropout_backward", 1, dropout_backward_kernel,
+        "void(float32[::1], uint8[::1], float32[::1], float32)")

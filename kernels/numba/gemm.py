@@ -1,164 +1,138 @@
-"""GEMM kernels for the fully connected layers: C (M, N) = A (M, K)·B (K, N) [+ bias along N].
+"""The tiled matrix product C = A·B shared by the linear layers and the implicit-GEMM convolutions,
+as kernels/cuda/gemm.cuh is for the CUDA C face: one loop, written once, that every v2 and v3
+kernel of conv2d_forward, conv2d_backward (data and filter gradients) and linear runs.
 
-    v1  naive: one thread per output walks K, reading A and B from global memory (grid_2d).
-    v2  shared-memory tiles (LINEAR_TILES[2], 16 x 16 x 16): a block stages a 16 x 16 slice of A and
-        of B per K step, so each global value is read once per block instead of once per thread;
-        each thread still computes one output.
-    v3  register blocking (LINEAR_TILES[3], 64 x 64 x 8, 4 x 4 per thread): each thread keeps a
-        4 x 4 tile of outputs in registers and reuses every staged value 4 times (kernels.numba.tiles).
+The product never sees a matrix in memory. An operand is a device function `at(args, mn, k)` that
+returns element (mn, k) (A is indexed (m, k), B is indexed (n, k)) from whatever `args` tuple the
+kernel packs for it, so the same loop multiplies a strided matrix, its transpose, or a
+convolution's im2col matrix gathered from the image and never stored. An epilogue
+`store(args, m, n, value)` writes each result. `tiled_product(tile, a_at, b_at, store)` returns the
+block-wide device function
 
-A and B are flat arrays read through strides, so one kernel serves all three products of a linear
-layer without transposing anything in memory:
-    y  = x·wᵀ + b   A = x  (a_row = I, a_col = 1), B(i, o) = w[o, i] (b_row = 1, b_col = I)   "NT"
-    dx = dy·w       A = dy (a_row = O, a_col = 1), B = w  (b_row = I, b_col = 1)              "NN"
-    dw = dyᵀ·x      A(o, n) = dy[n, o] (a_row = 1, a_col = O), B = x (b_row = I, b_col = 1)   "TN"
-When a tile is staged, consecutive threads take consecutive addresses of whichever index of the
-operand is contiguous (the branch on a_col == 1 or b_col == 1 is the same for the whole block), so
-global loads coalesce for every layout. The bias gradient db = Σ_n dy[n, :] is column_sums_kernel.
+    product(a_tile, b_tile, a, a_along_k, b, b_along_k, out, m, n, k_begin, k_end, m0, n0)
+
+which computes C[m0 .. m0 + block_m, n0 .. n0 + block_n] over k in [k_begin, k_end): all of K, or
+one split of a split-K product. The kernel declares the two shared tiles, float32 arrays of
+`tile_shapes(tile)`, and hands them in (numba-cuda-mlir allocates shared memory in kernels only).
+`a_along_k` says whether neighbouring k of A are neighbouring addresses (then neighbouring threads
+stage neighbouring k, else neighbouring m), so that global loads coalesce for every layout;
+likewise `b_along_k`. Everything outside [0, m) x [0, n) x [k_begin, k_end) is staged as 0, so
+operands check no bounds.
+
+Versions (the same numbers as the CUDA C face; kernels/geometry.py holds every tile size):
+    v2  a 1 x 1 thread tile (geometry.Tile with thread_m = thread_n = 1): one output per thread;
+        block_k x block_m and block_k x block_n slices of A and B staged in shared memory per K
+        step, so each global value is read once per block instead of once per output.
+    v3  a thread_m x thread_n thread tile (register blocking): each value read from shared memory
+        into a register is used thread_n (or thread_m) times.
+
+Thread t of the block owns rows m0 + ty + i·(block_m/thread_m) and columns n0 + tx +
+j·(block_n/thread_n), (ty, tx) = (t // (block_n/thread_n), t % (block_n/thread_n)): spread by the
+number of thread rows and columns rather than a contiguous patch, so that a warp reads consecutive
+floats of the B tile (no shared-memory bank conflicts) and writes consecutive columns of C.
+Kernels see tile sizes as closure constants, which Numba freezes at compile time (shared arrays
+need constant shapes).
 """
 
 from __future__ import annotations
 
-from kernels.geometry import LINEAR_TILES
+import functools
+
 from kernels.numba.compiler import cuda, float32
-from kernels.numba.tiles import accumulate_register_tile, clear, product_of_tiles
-
-# Kernels see tile sizes as plain int globals, which Numba freezes as compile-time constants (a Tile
-# object is not a type Numba knows).
-TILED_M, TILED_N, TILED_K = LINEAR_TILES[2].block_m, LINEAR_TILES[2].block_n, LINEAR_TILES[2].block_k
-REGISTER_M, REGISTER_N, REGISTER_K = LINEAR_TILES[3].block_m, LINEAR_TILES[3].block_n, LINEAR_TILES[3].block_k
-THREAD_M, THREAD_N = LINEAR_TILES[3].thread_m, LINEAR_TILES[3].thread_n
-REGISTER_ROWS = REGISTER_M // THREAD_M  # thread rows of a v3 block
-REGISTER_COLS = REGISTER_N // THREAD_N  # thread columns of a v3 block
-
-FLAT = "float32[::1]"
-GEMM_SIGNATURE = f"void({FLAT}, {FLAT}, {FLAT}, float32[:, ::1], {', '.join(['int32'] * 8)})"
 
 
-@cuda.jit
-def gemm_naive_kernel(a, b, bias, c, m, n, k, a_row, a_col, b_row, b_col, has_bias):
-    """c[i, j] = Σ_p a[i·a_row + p·a_col]·b[p·b_row + j·b_col] (+ bias[j] when has_bias).
+@functools.cache
+def tile_stager(at):
+    """stage(args, along_k, tile, mn0, mn_limit, k0, k_limit): tile[kk, mn] = at(args, mn0 + mn, k0 + kk),
+    0 outside [0, mn_limit) x [0, k_limit). Block-wide: every thread calls it and fills elements t,
+    t + blockDim.x, ... of the tile. One per operand (cached), so the kernels that stage the same
+    operand share its compiled code."""
 
-    a, b flat; bias (N,) (unused without has_bias); c (M, N) out. Thread (x, y) of the 2-D grid
-    covers output (i, j) = (y, x): x along the contiguous columns of c.
-    """
-    j, i = cuda.grid(2)
-    if i >= m or j >= n:
-        return
-    total = float32(0.0)
-    for p in range(k):
-        total += a[i * a_row + p * a_col] * b[p * b_row + j * b_col]
-    if has_bias:
-        total += bias[j]
-    c[i, j] = total
+    @cuda.jit(device=True)
+    def stage(args, along_k, tile, mn0, mn_limit, k0, k_limit):
+        depth, width = tile.shape
+        for e in range(cuda.threadIdx.x, depth * width, cuda.blockDim.x):
+            if along_k:  # neighbouring threads take neighbouring k
+                mn = e // depth
+                kk = e % depth
+            else:  # neighbouring threads take neighbouring mn
+                kk = e // width
+                mn = e % width
+            row = mn0 + mn
+            k = k0 + kk
+            tile[kk, mn] = at(args, row, k) if row < mn_limit and k < k_limit else float32(0.0)
+
+    return stage
 
 
 @cuda.jit(device=True)
-def stage_a(a, a_tile, row0, k0, m, k, a_row, a_col):
-    """a_tile[kk, ii] = A(row0 + ii, k0 + kk), 0 outside A; block-wide, every thread calls it."""
-    depth, rows = a_tile.shape
-    for e in range(cuda.threadIdx.x, depth * rows, cuda.blockDim.x):
-        if a_col == 1:  # K contiguous: neighbouring threads take neighbouring kk
-            ii = e // depth
-            kk = e % depth
-        else:  # M contiguous: neighbouring threads take neighbouring ii
-            kk = e // rows
-            ii = e % rows
-        i = row0 + ii
-        p = k0 + kk
-        a_tile[kk, ii] = a[i * a_row + p * a_col] if i < m and p < k else float32(0.0)
+def accumulate_register_tile(a_tile, b_tile, acc, a_values, b_values, ty, tx):
+    """acc[i, j] += Σ_kk a_tile[kk, ty + i·RY]·b_tile[kk, tx + j·RX] for the thread's register tile,
+    RY = block_m / thread_m thread rows, RX = block_n / thread_n thread columns.
 
-
-@cuda.jit(device=True)
-def stage_b(b, b_tile, k0, col0, k, n, b_row, b_col):
-    """b_tile[kk, jj] = B(k0 + kk, col0 + jj), 0 outside B; block-wide, every thread calls it."""
-    depth, cols = b_tile.shape
-    for e in range(cuda.threadIdx.x, depth * cols, cuda.blockDim.x):
-        if b_col == 1:  # N contiguous
-            kk = e // cols
-            jj = e % cols
-        else:  # K contiguous
-            jj = e // depth
-            kk = e % depth
-        p = k0 + kk
-        j = col0 + jj
-        b_tile[kk, jj] = b[p * b_row + j * b_col] if p < k and j < n else float32(0.0)
-
-
-@cuda.jit
-def gemm_tiled_kernel(a, b, bias, c, m, n, k, a_row, a_col, b_row, b_col, has_bias):
-    """As gemm_naive_kernel, through 16 x 16 shared-memory tiles.
-
-    Block (bx, by) covers the tile of c at rows by·16.., columns bx·16..; its 256 threads each cover
-    one output, thread t at (row, col) = (t // 16, t % 16) of the tile.
+    Each staged value is read into a register once per kk and used thread_n (or thread_m) times:
+    that reuse is what register blocking buys over v2, where every product reads shared memory twice.
     """
-    a_tile = cuda.shared.array((TILED_K, TILED_M), float32)
-    b_tile = cuda.shared.array((TILED_K, TILED_N), float32)
-    row0 = cuda.blockIdx.y * TILED_M
-    col0 = cuda.blockIdx.x * TILED_N
-    row = cuda.threadIdx.x // TILED_N
-    col = cuda.threadIdx.x % TILED_N
-    total = float32(0.0)
-    for k0 in range(0, k, TILED_K):
-        stage_a(a, a_tile, row0, k0, m, k, a_row, a_col)
-        stage_b(b, b_tile, k0, col0, k, n, b_row, b_col)
-        cuda.syncthreads()  # both tiles are complete before any thread multiplies them
-        total += product_of_tiles(a_tile, b_tile, row, col)
-        cuda.syncthreads()  # every thread is done reading the tiles before the next step overwrites them
-    i = row0 + row
-    j = col0 + col
-    if i < m and j < n:
-        if has_bias:
-            total += bias[j]
-        c[i, j] = total
+    thread_m, thread_n = acc.shape
+    row_step = a_tile.shape[1] // thread_m
+    col_step = b_tile.shape[1] // thread_n
+    for kk in range(a_tile.shape[0]):
+        for i in range(thread_m):
+            a_values[i] = a_tile[kk, ty + i * row_step]
+        for j in range(thread_n):
+            b_values[j] = b_tile[kk, tx + j * col_step]
+        for i in range(thread_m):
+            for j in range(thread_n):
+                acc[i, j] += a_values[i] * b_values[j]
 
 
-@cuda.jit
-def gemm_register_kernel(a, b, bias, c, m, n, k, a_row, a_col, b_row, b_col, has_bias):
-    """As gemm_naive_kernel, through 64 x 8 and 8 x 64 shared-memory tiles and 4 x 4 register tiles.
-
-    Block (bx, by) covers the 64 x 64 tile of c at rows by·64.., columns bx·64..; thread t, at
-    (ty, tx) = (t // 16, t % 16), covers rows ty + 16i and columns tx + 16j of it, i, j < 4.
-    Threads whose rows or columns all fall outside c skip the arithmetic but still stage tiles and
-    reach every barrier.
-    """
-    a_tile = cuda.shared.array((REGISTER_K, REGISTER_M), float32)
-    b_tile = cuda.shared.array((REGISTER_K, REGISTER_N), float32)
-    acc = cuda.local.array((THREAD_M, THREAD_N), float32)
-    a_values = cuda.local.array(THREAD_M, float32)
-    b_values = cuda.local.array(THREAD_N, float32)
-    row0 = cuda.blockIdx.y * REGISTER_M
-    col0 = cuda.blockIdx.x * REGISTER_N
-    ty = cuda.threadIdx.x // REGISTER_COLS
-    tx = cuda.threadIdx.x % REGISTER_COLS
-    active = row0 + ty < m and col0 + tx < n
-    clear(acc)
-    for k0 in range(0, k, REGISTER_K):
-        stage_a(a, a_tile, row0, k0, m, k, a_row, a_col)
-        stage_b(b, b_tile, k0, col0, k, n, b_row, b_col)
-        cuda.syncthreads()  # both tiles are complete before any thread multiplies them
-        if active:
-            accumulate_register_tile(a_tile, b_tile, acc, a_values, b_values, ty, tx)
-        cuda.syncthreads()  # every thread is done reading the tiles before the next step overwrites them
-    for i in range(THREAD_M):
-        row = row0 + ty + i * REGISTER_ROWS
-        for j in range(THREAD_N):
-            col = col0 + tx + j * REGISTER_COLS
-            if row < m and col < n:
-                c[row, col] = acc[i, j] + bias[col] if has_bias else acc[i, j]
+def tile_shapes(tile) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The shapes of the shared A and B tiles of the product at `tile`: k-major, (block_k, block_m)
+    and (block_k, block_n), so that the inner product reads one row of each per k."""
+    return (tile.block_k, tile.block_m), (tile.block_k, tile.block_n)
 
 
-@cuda.jit
-def column_sums_kernel(matrix, sums):
-    """sums[j] = Σ_i matrix[i, j], rows added in order.
+def tiled_product(tile, a_at, b_at, store):
+    """The block-wide product device function of the module docstring for `tile` (a geometry.Tile),
+    operands `a_at`, `b_at` and epilogue `store`. The block must have tile.threads threads."""
+    block_k = tile.block_k
+    thread_m, thread_n = tile.thread_m, tile.thread_n
+    thread_cols = tile.block_n // thread_n
+    thread_rows = tile.block_m // thread_m
+    stage_a, stage_b = tile_stager(a_at), tile_stager(b_at)
 
-    matrix (R, N); sums (N,) out. Thread j covers column j; neighbouring threads read neighbouring
-    columns of a row, so every row is read in coalesced runs.
-    """
-    j = cuda.grid(1)
-    if j >= matrix.shape[1]:
-        return
-    total = float32(0.0)
-    for i in range(matrix.shape[0]):
-        total += matrix[i, j]
-    sums[j] = total
+    @cuda.jit(device=True)
+    def product(a_tile, b_tile, a, a_along_k, b, b_along_k, out, m, n, k_begin, k_end, m0, n0):
+        acc = cuda.local.array((thread_m, thread_n), float32)
+        a_values = cuda.local.array(thread_m, float32)
+        b_values = cuda.local.array(thread_n, float32)
+        ty = cuda.threadIdx.x // thread_cols
+        tx = cuda.threadIdx.x % thread_cols
+        # Threads whose rows or columns all fall outside C skip the arithmetic but still stage tiles
+        # and reach every barrier.
+        active = m0 + ty < m and n0 + tx < n
+        for i in range(thread_m):
+            for j in range(thread_n):
+                acc[i, j] = float32(0.0)
+        for k0 in range(k_begin, k_end, block_k):
+            stage_a(a, a_along_k, a_tile, m0, m, k0, k_end)
+            stage_b(b, b_along_k, b_tile, n0, n, k0, k_end)
+            cuda.syncthreads()  # both tiles are complete before any thread multiplies them
+            if active:
+                accumulate_register_tile(a_tile, b_tile, acc, a_values, b_values, ty, tx)
+            cuda.syncthreads()  # every thread is done reading the tiles before the next step overwrites them
+        for i in range(thread_m):
+            row = m0 + ty + i * thread_rows
+            for j in range(thread_n):
+                col = n0 + tx + j * thread_cols
+                if row < m and col < n:
+                    store(out, row, col, acc[i, j])
+
+    return product
+
+
+def named_kernel(function, name: str):
+    """@cuda.jit of `function` under `name`: kernels made by a factory get the name their version
+    has in compile_targets(), the PTX file names and `alexnet-cuda inspect`."""
+    function.__name__ = function.__qualname__ = name
+    return cuda.jit(function)

@@ -1,8 +1,20 @@
-"""Launchers of the fully connected layer: y = x·wᵀ + b and its gradients, through kernels.numba.gemm.
+"""The fully connected layer of the Numba face: y = x·wᵀ + b and its gradients, as products
+C (M, N) = A (M, K)·B (K, N) [+ bias along N].
 
-Versions (the GEMM kernel each uses; see kernels/numba/gemm.py for what each adds):
-    v1 gemm_naive_kernel   v2 gemm_tiled_kernel   v3 gemm_register_kernel
-The bias gradient is column_sums_kernel in every version.
+    v1  naive: one thread per output walks K, reading A and B from global memory (grid_2d).
+    v2  the tiled product of kernels/numba/gemm.py at LINEAR_TILES[2] (16 x 16 x 16, one output
+        per thread): each global value is read once per block instead of once per thread.
+    v3  the same at LINEAR_TILES[3] (64 x 64 x 8, a 4 x 4 register tile per thread): each staged
+        value is reused 4 times. Promoted.
+
+A and B are flat arrays read through strides, so one kernel serves all three products of a linear
+layer without transposing anything in memory:
+    y  = x·wᵀ + b   A = x  (a_row = I, a_col = 1), B(i, o) = w[o, i] (b_row = 1, b_col = I)   "NT"
+    dx = dy·w       A = dy (a_row = O, a_col = 1), B = w  (b_row = I, b_col = 1)              "NN"
+    dw = dyᵀ·x      A(o, n) = dy[n, o] (a_row = 1, a_col = O), B = x (b_row = I, b_col = 1)   "TN"
+When a tile is staged, consecutive threads take consecutive addresses of whichever index of the
+operand is contiguous (a_col == 1 or b_col == 1, the same for the whole block), so global loads
+coalesce for every layout. The bias gradient db = Σ_n dy[n, :] is column_sums_kernel in every version.
 """
 
 from __future__ import annotations
@@ -13,17 +25,83 @@ import numpy as np
 
 from kernels.contract import check_linear_backward, check_linear_forward
 from kernels.geometry import LINEAR_TILES, grid_1d, grid_2d
-from kernels.numba.gemm import (
-    GEMM_SIGNATURE,
-    column_sums_kernel,
-    gemm_naive_kernel,
-    gemm_register_kernel,
-    gemm_tiled_kernel,
-)
-from kernels.numba.runtime import SPEC, empty, launch, xp
-from kernels.numba.targets import kernel_target
+from kernels.numba.compiler import cuda, float32
+from kernels.numba.gemm import named_kernel, tile_shapes, tiled_product
+from kernels.numba.runtime import SPEC, declare, empty, launch, xp
 
+FLAT = "float32[::1]"
+GEMM_SIGNATURE = f"void({FLAT}, {FLAT}, {FLAT}, float32[:, ::1], {', '.join(['int32'] * 8)})"
+
+
+@cuda.jit
+def gemm_naive_kernel(a, b, bias, c, m, n, k, a_row, a_col, b_row, b_col, has_bias):
+    """c[i, j] = Σ_p a[i·a_row + p·a_col]·b[p·b_row + j·b_col] (+ bias[j] when has_bias).
+
+    a, b flat; bias (N,) (unused without has_bias); c (M, N) out. Thread (x, y) of the 2-D grid
+    covers output (i, j) = (y, x): x along the contiguous columns of c.
+    """
+    j, i = cuda.grid(2)
+    if i >= m or j >= n:
+        return
+    total = float32(0.0)
+    for p in range(k):
+        total += a[i * a_row + p * a_col] * b[p * b_row + j * b_col]
+    if has_bias:
+        total += bias[j]
+    c[i, j] = total
+
+
+@cuda.jit(device=True)
+def strided_at(args, mn, k):
+    """Element (mn, k) of a strided matrix: array[mn·mn_stride + k·k_stride]; args (array, mn_stride, k_stride)."""
+    array, mn_stride, k_stride = args
+    return array[mn * mn_stride + k * k_stride]
+
+
+@cuda.jit(device=True)
+def store_with_bias(args, i, j, value):
+    """c[i, j] = value (+ bias[j] when has_bias); args (c, bias, has_bias)."""
+    c, bias, has_bias = args
+    c[i, j] = value + bias[j] if has_bias else value
+
+
+def _gemm_kernel(version: int, name: str):
+    """The v2 or v3 kernel: the tiled product of kernels/numba/gemm.py at LINEAR_TILES[version]."""
+    tile = LINEAR_TILES[version]
+    block_m, block_n = tile.block_m, tile.block_n
+    a_shape, b_shape = tile_shapes(tile)
+    product = tiled_product(tile, strided_at, strided_at, store_with_bias)
+
+    def kernel(a, b, bias, c, m, n, k, a_row, a_col, b_row, b_col, has_bias):
+        """As gemm_naive_kernel. Block (bx, by) covers the tile of c at rows by·block_m..,
+        columns bx·block_n..; B is handed to the product indexed (n, k), as every B operand is."""
+        a_tile = cuda.shared.array(a_shape, float32)
+        b_tile = cuda.shared.array(b_shape, float32)
+        product(a_tile, b_tile, (a, a_row, a_col), a_col == 1, (b, b_col, b_row), b_col != 1, (c, bias, has_bias),
+                m, n, 0, k, cuda.blockIdx.y * block_m, cuda.blockIdx.x * block_n)
+
+    return named_kernel(kernel, name)
+
+
+gemm_tiled_kernel = _gemm_kernel(2, "gemm_tiled_kernel")
+gemm_register_kernel = _gemm_kernel(3, "gemm_register_kernel")
 GEMM_KERNELS = {1: gemm_naive_kernel, 2: gemm_tiled_kernel, 3: gemm_register_kernel}
+
+
+@cuda.jit
+def column_sums_kernel(matrix, sums):
+    """sums[j] = Σ_i matrix[i, j], rows added in order.
+
+    matrix (R, N); sums (N,) out. Thread j covers column j; neighbouring threads read neighbouring
+    columns of a row, so every row is read in coalesced runs.
+    """
+    j = cuda.grid(1)
+    if j >= matrix.shape[1]:
+        return
+    total = float32(0.0)
+    for i in range(matrix.shape[0]):
+        total += matrix[i, j]
+    sums[j] = total
 
 
 @functools.cache
@@ -34,13 +112,12 @@ def _no_bias():
 
 def gemm(version, a, b, c, m, n, k, a_strides, b_strides, bias=None):
     """c (M, N) = A·B (+ bias), A(i, p) = a[i·a_strides[0] + p·a_strides[1]], B likewise."""
-    kernel = GEMM_KERNELS[version]
     if version == 1:
         grid, block = grid_2d(m, n)
     else:
         grid, block = LINEAR_TILES[version].grid(m, n)
     launch(
-        kernel, grid, block, a.reshape(-1), b.reshape(-1), _no_bias() if bias is None else bias, c,
+        GEMM_KERNELS[version], grid, block, a.reshape(-1), b.reshape(-1), _no_bias() if bias is None else bias, c,
         np.int32(m), np.int32(n), np.int32(k), np.int32(a_strides[0]), np.int32(a_strides[1]),
         np.int32(b_strides[0]), np.int32(b_strides[1]), np.int32(bias is not None),
     )
@@ -87,9 +164,7 @@ VERSIONS = {
     "linear_backward": _versions(_linear_backward),
 }
 
-COMPILE_TARGETS = [
-    *(kernel_target(op, version, kernel, GEMM_SIGNATURE)
-      for op in ("linear_forward", "linear_backward") for version, kernel in GEMM_KERNELS.items()),
-    *(kernel_target("linear_backward", version, column_sums_kernel, "void(float32[:, ::1], float32[::1])")
-      for version in GEMM_KERNELS),
-]
+for _version, _kernel in GEMM_KERNELS.items():
+    declare("linear_forward", _version, _kernel, GEMM_SIGNATURE)
+    declare("linear_backward", _version, _kernel, GEMM_SIGNATURE)
+    declare("linear_backward", _version, column_sums_kernel, "void(float32[:, ::1], float32[::1])")

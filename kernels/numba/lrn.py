@@ -21,8 +21,7 @@ import numpy as np
 from kernels.contract import check_lrn_backward, check_lrn_forward
 from kernels.geometry import grid_1d
 from kernels.numba.compiler import cuda, float32
-from kernels.numba.runtime import SPEC, empty, launch
-from kernels.numba.targets import kernel_target
+from kernels.numba.runtime import SPEC, declare, empty, launch
 
 NCHW = "float32[:, :, :, ::1]"
 
@@ -110,9 +109,7 @@ VERSIONS = {
     "lrn_backward": {1: lrn_backward_v1},
 }
 
-COMPILE_TARGETS = [
-    kernel_target("lrn_forward", 1, lrn_forward_kernel,
-                  f"void({NCHW}, {NCHW}, {NCHW}, int32, float32, float32, float32)"),
-    kernel_target("lrn_backward", 1, lrn_backward_kernel,
-                  f"void({NCHW}, {NCHW}, {NCHW}, {NCHW}, {NCHW}, int32, float32, float32)"),
-]
+declare("lrn_forward", 1, lrn_forward_kernel,
+        f"void({NCHW}, {NCHW}, {NCHW}, int32, float32, float32, float32)")
+declare("lrn_backward", 1, lrn_backward_kernel,
+        f"void({NCHW}, {NCHW}, {NCHW}, {NCHW}, {NCHW}, int32, float32, float32)")

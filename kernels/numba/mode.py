@@ -5,7 +5,7 @@ MODE is one of
   no CUDA GPU is present or NUMBA_ENABLE_CUDASIM=1 is set.
 - "gpu": a real CUDA GPU; kernels take CuPy arrays and launch on CuPy's current stream.
 - "compile": no GPU, but ALEXNET_CUDA_NUMBA_COMPILE_ONLY=1 asked for the real CUDA target so that
-  the kernels can be compiled to PTX (`python -m kernels.numba.compile_check`); nothing can launch.
+  the kernels can be compiled to PTX (`python -m kernels.toolchain.numba_compile`); nothing can launch.
 
 Numba reads NUMBA_ENABLE_CUDASIM when `numba` itself is imported and picks the simulator or the
 driver when `numba.cuda` is imported. If only `numba` has been imported so far, the setting is
@@ -19,7 +19,7 @@ import os
 import sys
 
 from kernels import FaceUnavailable
-from kernels.devices import has_gpu
+from kernels.gpu_probe import has_gpu
 
 COMPILE_ONLY_ENV = "ALEXNET_CUDA_NUMBA_COMPILE_ONLY"
 SIMULATOR_ENV = "NUMBA_ENABLE_CUDASIM"
@@ -61,7 +61,7 @@ def choose_mode() -> str:
                 raise FaceUnavailable(
                     f"{COMPILE_ONLY_ENV}=1 asks for Numba's real CUDA target, but numba.cuda was already "
                     "imported with the simulator in this process; compile in a fresh process "
-                    "(python -m kernels.numba.compile_check does)"
+                    "(python -m kernels.toolchain.numba_compile does)"
                 )
             return "simulator"
         if gpu:

@@ -1,5 +1,8 @@
-"""Arrays and launches of the Numba face in this process's mode (see kernels.numba.mode).
+"""Kernels, arrays and launches of the Numba face in this process's mode (see kernels.numba.mode).
 
+Every kernel of every version is declared once, at import, by its module: `declare(op, version,
+kernel, signature)` with the launch signature its launcher uses, as kernels.cuda.runtime.declare
+does for the CUDA C face; `targets()` lists them for the compile checks and `alexnet-cuda inspect`.
 Launchers allocate outputs with `empty`, check arguments against `SPEC` and launch with `launch`;
 kernels never see which mode they run in.
 
@@ -13,6 +16,7 @@ CuPy also produced the inputs, so a launch returns at once and nothing waits for
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,10 +25,45 @@ from kernels.contract import FLOAT32, ArraySpec
 from kernels.numba.mode import COMPILE_ONLY_ENV, MODE
 from kernels.testing import new_output, poisoned_outputs  # noqa: F401 (poisoned_outputs: part of this module's API)
 
+
+@dataclass(frozen=True)
+class KernelTarget:
+    op: str  # contract op name, or e.g. "augment" for kernels outside the contract
+    version: int
+    kernel: str  # the Python name of the @cuda.jit function
+    dispatcher: object  # the @cuda.jit dispatcher
+    signature: str  # e.g. "void(float32[:, :, :, ::1], float32[:, :, :, ::1], int32)"
+
+
+def python_function(dispatcher):
+    """The Python function behind a @cuda.jit dispatcher (real target or simulator)."""
+    function = getattr(dispatcher, "py_func", None)
+    return function if function is not None else dispatcher.fn
+
+
+def kernel_target(op: str, version: int, dispatcher, signature: str) -> KernelTarget:
+    """A KernelTarget named after the dispatcher's Python function."""
+    return KernelTarget(op, version, python_function(dispatcher).__name__, dispatcher, signature)
+
+
 _launches = 0
 _threads = 0
 _skipping = False
 _recorders: list[list] = []
+_TARGETS: list[KernelTarget] = []
+
+
+def declare(op: str, version: int, kernel, signature: str) -> KernelTarget:
+    """Register `kernel` (a @cuda.jit dispatcher) as one of `op`'s version `version` with the signature
+    its launcher passes, e.g. "void(float32[::1], float32[::1])"."""
+    target = kernel_target(op, version, kernel, signature)
+    _TARGETS.append(target)
+    return target
+
+
+def targets() -> list[KernelTarget]:
+    """Every declared kernel of every version, in declaration order."""
+    return list(_TARGETS)
 
 
 def launch_count() -> int:
@@ -148,7 +187,7 @@ else:  # "compile": the real CUDA target without a GPU; kernels compile but cann
     SPEC = ArraySpec(np.ndarray, FLOAT32, "NumPy")
     _WHY = (
         f"the 'numba' face was imported with {COMPILE_ONLY_ENV}=1 on a machine without a CUDA GPU: its "
-        "kernels can be compiled (kernels.numba.compile_ptx) but not run. Unset it to run the kernels "
+        "kernels can be compiled (kernels.toolchain.numba_compile) but not run. Unset it to run the kernels "
         "in Numba's CUDA simulator."
     )
 

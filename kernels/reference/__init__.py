@@ -5,19 +5,14 @@ Takes and returns NumPy arrays, float32 or float64 (one dtype per call).
 
 import numpy as np
 
-from kernels.reference.conv import conv2d_backward, conv2d_forward
-from kernels.reference.elementwise import (
-    dropout_backward,
-    dropout_forward,
-    dropout_mask,
-    relu_backward,
-    relu_forward,
-    sgd_update,
-)
+from kernels.reference.conv2d import conv2d_backward, conv2d_forward
+from kernels.reference.dropout import dropout_backward, dropout_forward, dropout_mask
 from kernels.reference.linear import linear_backward, linear_forward
-from kernels.reference.loss import softmax_xent_backward, softmax_xent_forward
 from kernels.reference.lrn import lrn_backward, lrn_forward
-from kernels.reference.pool import maxpool_backward, maxpool_forward
+from kernels.reference.maxpool import maxpool_backward, maxpool_forward
+from kernels.reference.relu import relu_backward, relu_forward
+from kernels.reference.sgd import sgd_update
+from kernels.reference.softmax_xent import softmax_xent_backward, softmax_xent_forward
 
 NAME = "reference"
 xp = np  # the array module of this face, for allocating arrays of its kind

@@ -36,7 +36,8 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
 
 
 def dropout_words(count: int, seed: int, offset: int) -> np.ndarray:
-    """The Philox word r_i that decides element i of a tensor of `count` elements (DESIGN.md).
+    """The Philox word r_i that decides element i of a tensor of `count` elements
+    (kernels/README.md, "Dropout masks").
 
     Element i uses counter (j mod 2^32, j >> 32, offset mod 2^32, offset >> 32) with j = i // 4
     and key (seed mod 2^32, seed >> 32), and takes output word i mod 4.

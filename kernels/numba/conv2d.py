@@ -1,0 +1,123 @@
+"""conv2d_forward and conv2d_backward of the Numba face: launchers for the kernels of
+conv2d_forward.py and conv2d_backward.py (each file's header says what every version adds).
+
+    v1  direct kernels: one thread per output, per input element (dx), per weight (dw)
+    v2  implicit GEMM through kernels/numba/gemm.py, shared-memory tiles      geometry.CONV_TILES[2]
+    v3  v2 + register blocking (promoted)                                    geometry.CONV_TILES[3]
+db is the same one-block-per-filter reduction in every version; dw of v2 and v3 is split-K.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kernels.contract import check_conv2d_backward, check_conv2d_forward
+from kernels.geometry import (
+    CONV_TILES,
+    conv_data_gemm,
+    conv_filter_gemm,
+    conv_forward_gemm,
+    grid_1d,
+    grid_rows,
+    split_k,
+)
+from kernels.numba import conv2d_backward as backward
+from kernels.numba import conv2d_forward as forward
+from kernels.numba.runtime import SPEC, declare, empty, launch
+
+FORWARD_GEMM = {2: forward.conv_forward_tiled_kernel, 3: forward.conv_forward_register_kernel}
+DATA_GEMM = {2: backward.conv_data_tiled_kernel, 3: backward.conv_data_register_kernel}
+FILTER_GEMM = {2: backward.conv_filter_tiled_kernel, 3: backward.conv_filter_register_kernel}
+
+
+def conv2d_forward_v1(x, w, b, stride=1, pad=0, groups=1):
+    stride, pad, groups, out_shape = check_conv2d_forward(SPEC, x, w, b, stride, pad, groups)
+    y = empty(out_shape)
+    launch(forward.conv_forward_direct_kernel, *grid_1d(y.size), x, w, b, y, np.int32(stride), np.int32(pad),
+           np.int32(groups))
+    return y
+
+
+def _conv2d_forward_gemm(version, x, w, b, stride, pad, groups):
+    stride, pad, groups, out_shape = check_conv2d_forward(SPEC, x, w, b, stride, pad, groups)
+    n, f, oh, ow = out_shape
+    kh, kw = w.shape[2:]
+    y = empty(out_shape)
+    m, positions, _ = conv_forward_gemm(n, x.shape[1], f, oh, ow, kh, kw, groups)
+    launch(FORWARD_GEMM[version], *CONV_TILES[version].grid(m, positions, groups), x, w.reshape(f, -1), b, y,
+           np.int32(kh), np.int32(kw), np.int32(stride), np.int32(pad), np.int32(groups))
+    return y
+
+
+def conv2d_forward_v2(x, w, b, stride=1, pad=0, groups=1):
+    return _conv2d_forward_gemm(2, x, w, b, stride, pad, groups)
+
+
+def conv2d_forward_v3(x, w, b, stride=1, pad=0, groups=1):
+    return _conv2d_forward_gemm(3, x, w, b, stride, pad, groups)
+
+
+def _bias_gradient(dy):
+    n, f, oh, ow = dy.shape
+    db = empty((f,))
+    launch(backward.conv_bias_kernel, *grid_rows(f), dy.reshape(n, f, oh * ow), db)
+    return db
+
+
+def conv2d_backward_v1(dy, x, w, stride=1, pad=0, groups=1):
+    stride, pad, groups, _ = check_conv2d_backward(SPEC, dy, x, w, stride, pad, groups)
+    scalars = (np.int32(stride), np.int32(pad), np.int32(groups))
+    dx = empty(x.shape)
+    launch(backward.conv_data_direct_kernel, *grid_1d(dx.size), dy, w, dx, *scalars)
+    dw = empty(w.shape)
+    launch(backward.conv_filter_direct_kernel, *grid_1d(dw.size), dy, x, dw, *scalars)
+    return dx, dw, _bias_gradient(dy)
+
+
+def _conv2d_backward_gemm(version, dy, x, w, stride, pad, groups):
+    stride, pad, groups, (n, f, oh, ow) = check_conv2d_backward(SPEC, dy, x, w, stride, pad, groups)
+    tile = CONV_TILES[version]
+    c, h, width = x.shape[1:]
+    channels_per_group, kh, kw = w.shape[1:]
+
+    dx = empty(x.shape)
+    m, inputs, _ = conv_data_gemm(n, c, h, width, f, kh, kw, groups)
+    launch(DATA_GEMM[version], *tile.grid(m, inputs, groups), dy, w.reshape(f, channels_per_group, kh * kw), dx,
+           np.int32(kh), np.int32(kw), np.int32(stride), np.int32(pad), np.int32(groups))
+
+    dw = empty(w.shape)
+    m, columns, positions = conv_filter_gemm(n, c, f, oh, ow, kh, kw, groups)
+    splits, chunk = split_k(positions, tile.block_k, tile.blocks(m, columns) * groups)
+    partial = dw.reshape(1, f, columns) if splits == 1 else empty((splits, f, columns))
+    launch(FILTER_GEMM[version], *tile.grid(m, columns, groups * splits), x, dy.reshape(n, f, oh * ow), partial,
+           np.int32(kh), np.int32(kw), np.int32(ow), np.int32(stride), np.int32(pad), np.int32(groups),
+           np.int32(splits), np.int32(chunk))
+    if splits > 1:
+        launch(backward.sum_partials_kernel, *grid_1d(f * columns), partial, dw.reshape(f, columns))
+    return dx, dw, _bias_gradient(dy)
+
+
+def conv2d_backward_v2(dy, x, w, stride=1, pad=0, groups=1):
+    return _conv2d_backward_gemm(2, dy, x, w, stride, pad, groups)
+
+
+def conv2d_backward_v3(dy, x, w, stride=1, pad=0, groups=1):
+    return _conv2d_backward_gemm(3, dy, x, w, stride, pad, groups)
+
+
+VERSIONS = {
+    "conv2d_forward": {1: conv2d_forward_v1, 2: conv2d_forward_v2, 3: conv2d_forward_v3},
+    "conv2d_backward": {1: conv2d_backward_v1, 2: conv2d_backward_v2, 3: conv2d_backward_v3},
+}
+
+declare("conv2d_forward", 1, forward.conv_forward_direct_kernel, forward.DIRECT_SIGNATURE)
+for _version, _kernel in FORWARD_GEMM.items():
+    declare("conv2d_forward", _version, _kernel, forward.GEMM_SIGNATURE)
+declare("conv2d_backward", 1, backward.conv_data_direct_kernel, backward.DIRECT_SIGNATURE)
+declare("conv2d_backward", 1, backward.conv_filter_direct_kernel, backward.DIRECT_SIGNATURE)
+for _version in DATA_GEMM:
+    declare("conv2d_backward", _version, DATA_GEMM[_version], backward.DATA_GEMM_SIGNATURE)
+    declare("conv2d_backward", _version, FILTER_GEMM[_version], backward.FILTER_GEMM_SIGNATURE)
+    declare("conv2d_backward", _version, backward.sum_partials_kernel, backward.SUM_PARTIALS_SIGNATURE)
+for _version in (1, 2, 3):  # the bias gradient: one kernel that every version launches
+    declare("conv2d_backward", _version, backward.conv_bias_kernel, backward.BIAS_SIGNATURE)

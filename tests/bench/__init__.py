@@ -1,0 +1,1 @@
+"""Tests of the harness: benchmarks/ and `alexnet-cuda bench`/`inspect`."""

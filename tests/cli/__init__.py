@@ -1,0 +1,1 @@
+"""Tests of the alexnet-cuda command line, end to end."""

@@ -1,0 +1,1 @@
+"""Tests of loaders/: data sets, decoding, augmentation (NumPy and the GPU path), the loader."""

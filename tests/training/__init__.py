@@ -1,0 +1,1 @@
+"""Tests of alexnet_cuda's model and trainer; support.py holds their shared fixtures and data."""
