@@ -1,0 +1,217 @@
+"""Data-parallel training (alexnet_cuda.distributed): shards, dropout per rank, and real
+`mpiexec -n 2 alexnet-cuda train` runs against one process.
+
+The runs spawn processes on a small synthetic folder (shapes at 16 pixels) with --arch tiny. The MPI
+tests skip, saying "MPI runtime cannot start", only where `mpiexec -n 2` cannot start two ranks of
+this Python with mpi4py (the `dist` extra, which the `test` extra includes, brings both).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import loaders
+from alexnet_cuda import checkpoint
+from alexnet_cuda.archs import TINY
+from alexnet_cuda.model import RANK_SHIFT, Model
+from kernels import reference
+from loaders.synthetic import SynthSpec, write_synthetic
+
+ROOT = Path(__file__).resolve().parents[2]
+RANKS = 2
+RUN_SECONDS = 180  # one small run takes 2 to 25 s on 2 busy cores; past this it hangs
+# 2 ranks against 1 process, 20 steps, dropout off: the same arithmetic but for the order of the sums
+# (each rank sums the gradient over 16 images, then the ranks' sums are added, where one process sums
+# 32 images at once; the scale by the image count and back is by powers of two, exact). Measured:
+# at most 3.1e-7 of an array's largest magnitude (2.6 float32 epsilons). Allowed: 32 epsilons, so
+# that float32 reassociation passes and a wrong shard (other images) or scale (a gradient R times too
+# large, off by far more than rounding) fails.
+TOLERANCE = 32 * np.finfo(np.float32).eps
+
+
+def _mpiexec() -> str | None:
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else shutil.which("mpiexec")
+
+
+def _environment(**extra):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    for name in ("DROPOUT", "KILL_RANK", "KILL_AT_STEP", "FAIL_RANK", "FAIL_AT_STEP"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def mpiexec():
+    launcher = _mpiexec()
+    if launcher is None:
+        pytest.skip("MPI runtime cannot start: no mpiexec beside this Python or on PATH (install the dist extra)")
+    probe = "from mpi4py import MPI; assert MPI.COMM_WORLD.Get_size() == 2; MPI.COMM_WORLD.Barrier()"
+    try:
+        done = subprocess.run([launcher, "-n", str(RANKS), sys.executable, "-c", probe], capture_output=True,
+                              text=True, timeout=60, env=_environment())
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"MPI runtime cannot start: `{launcher} -n 2` did not finish a barrier in 60 s")
+    if done.returncode != 0:
+        pytest.skip(f"MPI runtime cannot start: `{launcher} -n 2 python` failed: {done.stderr.strip()[-400:]}")
+    return launcher
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    """The synthetic shapes, 80 train and 10 val images a class, at 16 pixels."""
+    return write_synthetic(tmp_path_factory.mktemp("dist") / "synth",
+                           SynthSpec(train_per_class=80, val_per_class=10, size=16), workers=1, progress=False)
+
+
+def _train(launcher, ranks, data, folder, *flags, env=None):
+    """`alexnet-cuda train` (through tests/training/dist_driver.py) on `ranks` ranks, or one plain
+    process with ranks=None. Returns (completed process, seconds)."""
+    command = [sys.executable, "-m", "tests.training.dist_driver", "train", "--data", str(data), "--arch", "tiny",
+               "--device", "cpu", "--no-progress", "--checkpoint-dir", str(folder), *flags]
+    if ranks is not None:
+        command = [launcher, "-n", str(ranks), *command]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_SECONDS, env=env or _environment(),
+                          cwd=ROOT)
+    return done, time.perf_counter() - started
+
+
+def _assert_same_state(expected: Path, actual: Path):
+    a, b = checkpoint.load(expected), checkpoint.load(actual)
+    assert a.meta["progress"] == b.meta["progress"]
+    for kind in ("params", "velocities"):
+        left, right = getattr(a, kind), getattr(b, kind)
+        assert left.keys() == right.keys()
+        for key in left:
+            scale = float(np.abs(left[key]).max())
+            difference = float(np.abs(left[key] - right[key]).max())
+            assert difference <= TOLERANCE * scale, (kind, key, difference, scale)
+
+
+# --- in process -------------------------------------------------------------------------------------
+
+
+def _masks(model, step):
+    model.set_step(step)
+    return [reference.dropout_forward(np.ones((4, 10), np.float32), d.p, d.seed, d.offset)[1] for d in model.dropouts]
+
+
+def test_dropout_masks_differ_by_rank_and_rank_zero_keeps_the_single_process_masks():
+    single, rank0, rank1 = (Model(TINY, 10, reference, seed=3, **kw) for kw in ({}, {"rank": 0}, {"rank": 1}))
+    for step in (0, 7):
+        offsets = [step * len(single.dropouts) + index for index in range(len(single.dropouts))]
+        single.set_step(step)
+        assert [d.offset for d in single.dropouts] == offsets  # the counters of every existing run
+        for a, b in zip(_masks(single, step), _masks(rank0, step), strict=True):
+            assert np.array_equal(a, b)
+        for a, b in zip(_masks(rank0, step), _masks(rank1, step), strict=True):
+            assert not np.array_equal(a, b)
+        rank1.set_step(step)
+        assert [d.offset for d in rank1.dropouts] == [(1 << RANK_SHIFT) + offset for offset in offsets]
+    again = Model(TINY, 10, reference, seed=3, rank=1)
+    assert all(np.array_equal(a, b) for a, b in zip(_masks(again, 7), _masks(rank1, 7), strict=True))
+    with pytest.raises(ValueError, match="rank 70000"):
+        Model(TINY, 10, reference, rank=70000)
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_the_shards_of_a_global_batch_are_the_batch(shapes, ranks):
+    """Rank r's part of batch k, joined over the ranks in rank order, is batch k of one process
+    (images, augmentation and labels), in training (from a resumed batch on) and in validation."""
+    dataset = loaders.open_dataset(shapes)
+    for split, train in (("train", True), ("val", False)):
+        options = dict(batch_size=32, input_size=12, resize_size=12, train=train, seed=5, epoch=1,
+                       start_batch=3 if train else 0)
+        with loaders.make_loader(dataset.split(split), **options) as loader:
+            whole = list(loader)
+        parts = []
+        for rank in range(ranks):
+            with loaders.make_loader(dataset.split(split), shard=(rank, ranks), **options) as loader:
+                parts.append(list(loader))
+        assert [len(part) for part in parts] == [len(whole)] * ranks
+        for k, batch in enumerate(whole):
+            assert all(part[k].number == batch.number for part in parts)
+            sizes = [len(part[k].labels) for part in parts]
+            assert max(sizes) - min(sizes) <= 1
+            assert np.array_equal(np.concatenate([part[k].labels for part in parts]), batch.labels)
+            assert np.array_equal(np.concatenate([part[k].images for part in parts]), batch.images)
+    with pytest.raises(ValueError, match="batch_size 2 is smaller than the 3 ranks"):
+        loaders.make_loader(dataset.split("train"), batch_size=2, input_size=12, resize_size=12, train=True, seed=0,
+                            epoch=0, shard=(0, 3))
+
+
+# --- under mpiexec ----------------------------------------------------------------------------------
+
+
+def test_two_ranks_take_the_steps_of_one_process_and_resume_on_either(mpiexec, shapes, tmp_path):
+    """Dropout off, global batch 32, 20 steps: 2 ranks end with one process's weights (to float32
+    rounding); a run stopped at step 10 continues to the same weights on the other rank count."""
+    env = _environment(DROPOUT="off")
+    steps = ("--batch-size", "32", "--max-steps", "20", "--checkpoint-every", "5")
+    single, seconds_single = _train(mpiexec, None, shapes, tmp_path / "one", *steps, env=env)
+    assert single.returncode == 0, single.stdout + single.stderr
+    pair, seconds_pair = _train(mpiexec, RANKS, shapes, tmp_path / "two", *steps, env=env)
+    assert pair.returncode == 0, pair.stdout + pair.stderr
+    assert "ranks            2 (mpiexec)" in pair.stdout and pair.stdout.count("resolved configuration") == 1
+    assert sorted(path.name for path in (tmp_path / "two").iterdir()) == ["best.npz", "last.npz"]
+    _assert_same_state(tmp_path / "one" / "last.npz", tmp_path / "two" / "last.npz")
+    assert checkpoint.load(tmp_path / "two" / "last.npz").meta["ranks"] == RANKS
+
+    half = ("--batch-size", "32", "--max-steps", "10")
+    for first, then, name in ((RANKS, None, "two-then-one"), (None, RANKS, "one-then-two")):
+        folder = tmp_path / name
+        started, _ = _train(mpiexec, first, shapes, folder, *half, env=env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        resumed, _ = _train(mpiexec, then, shapes, folder, "--resume", str(folder / "last.npz"), "--max-steps", "20",
+                            env=env)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        written, continued = (RANKS, 1) if first else (1, RANKS)
+        assert f"written by {written} rank(s), continued on {continued}" in resumed.stdout
+        _assert_same_state(tmp_path / "one" / "last.npz", folder / "last.npz")
+    print(f"20 steps: one process {seconds_single:.1f} s, {RANKS} ranks {seconds_pair:.1f} s (wall, with start-up)")
+
+
+def test_two_ranks_with_dropout_learn_the_shapes(mpiexec, tmp_path):
+    data = write_synthetic(tmp_path / "synth", SynthSpec(train_per_class=200, val_per_class=40, size=16), workers=1,
+                           progress=False)
+    run, seconds = _train(mpiexec, RANKS, data, tmp_path / "run", "--epochs", "4", "--lr", "0.05",
+                          "--metrics-file", str(tmp_path / "metrics.jsonl"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 4 and records[-1]["train_images"] == 2000 // 16 * 16
+    assert records[-1]["val_images"] == 400  # the ranks' validation shards, summed
+    # Chance is 10% top-1 and a loss of ln 10 = 2.303; measured after 4 epochs: 21.0% and 2.030.
+    assert records[-1]["val_top1"] >= 0.15, records
+    assert records[-1]["val_loss"] <= records[0]["val_loss"] - 0.15, records
+    print(f"4 epochs of tiny on {RANKS} ranks: {seconds:.1f} s")
+
+
+def test_a_killed_rank_takes_the_job_down_and_last_npz_stays_whole(mpiexec, shapes, tmp_path):
+    folder = tmp_path / "run"
+    env = _environment(KILL_RANK="1", KILL_AT_STEP="13")
+    run, seconds = _train(mpiexec, RANKS, shapes, folder, "--batch-size", "16", "--checkpoint-every", "5", env=env)
+    assert run.returncode != 0
+    assert "killed" in (run.stdout + run.stderr).lower(), run.stdout + run.stderr
+    assert seconds < 60, seconds
+    assert checkpoint.saved_step(folder / "last.npz") == 10
+    assert checkpoint.load(folder / "last.npz").meta["progress"]["step"] == 10
+
+
+def test_a_rank_that_fails_says_why_and_ends_every_rank(mpiexec, shapes, tmp_path):
+    folder = tmp_path / "run"
+    env = _environment(FAIL_RANK="1", FAIL_AT_STEP="8")
+    run, seconds = _train(mpiexec, RANKS, shapes, folder, "--batch-size", "16", "--checkpoint-every", "5", env=env)
+    assert run.returncode != 0
+    assert "error on rank 1 of 2: planted failure at step 8; ending every rank" in run.stderr, run.stderr
+    assert seconds < 60, seconds
+    assert checkpoint.saved_step(folder / "last.npz") == 5
