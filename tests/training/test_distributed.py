@@ -215,3 +215,26 @@ def test_a_rank_that_fails_says_why_and_ends_every_rank(mpiexec, shapes, tmp_pat
     assert "error on rank 1 of 2: planted failure at step 8; ending every rank" in run.stderr, run.stderr
     assert seconds < 60, seconds
     assert checkpoint.saved_step(folder / "last.npz") == 5
+
+
+def test_bench_step_ranks_reports_the_all_reduce_share(mpiexec):
+    from benchmarks import dist_bench
+
+    result = dist_bench.run(RANKS, ("tiny",), batch=8, steps=2, warmup=1, timeout=RUN_SECONDS)
+    assert result["ranks"] == RANKS and result["batch"] == 8
+    [row] = result["results"]
+    params = Model(TINY, 1000, reference).parameter_count()
+    assert row["buffer_mb"] == pytest.approx((params + 3) * 4 / 1e6)
+    assert 0 < row["all_reduce_ms"] < row["step_ms"]
+    assert row["all_reduce_share"] == pytest.approx(row["all_reduce_ms"] / row["step_ms"])
+    text = dist_bench.render(result)
+    assert "all-reduce share" in text and "tiny" in text
+
+
+def test_bench_step_ranks_refuses_what_it_cannot_time(capsys):
+    from alexnet_cuda.cli import main
+
+    assert main(["bench", "step", "--ranks", "1"]) == 2
+    assert "--ranks 1: a data-parallel step needs 2 ranks or more" in capsys.readouterr().err
+    assert main(["bench", "step", "--ranks", "4", "--batch", "2"]) == 2
+    assert "--batch 2 is the global batch of 4 ranks" in capsys.readouterr().err
