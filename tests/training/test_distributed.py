@@ -238,3 +238,75 @@ def test_bench_step_ranks_refuses_what_it_cannot_time(capsys):
     assert "--ranks 1: a data-parallel step needs 2 ranks or more" in capsys.readouterr().err
     assert main(["bench", "step", "--ranks", "4", "--batch", "2"]) == 2
     assert "--batch 2 is the global batch of 4 ranks" in capsys.readouterr().err
+
+
+# --- one rank in this process (MPI's singleton start, no mpiexec) -----------------------------------
+
+
+def _one_rank_group(face, device):
+    try:
+        from mpi4py import MPI
+    except ImportError as error:
+        pytest.skip(f"MPI runtime cannot start: mpi4py cannot be imported ({error}); install the dist extra")
+    from alexnet_cuda.distributed import Group
+
+    return Group(MPI.COMM_WORLD, face, device)
+
+
+def _step_alone_and_through(group, face):
+    """One tiny step at batch 8 without a group and through the one-rank group: (models, losses, count)."""
+    rng = np.random.default_rng(4)
+    images = face.to_device(rng.standard_normal((8, 3, 12, 12), dtype=np.float32))
+    labels = face.to_device(rng.integers(0, 10, 8, dtype=np.int32))
+    models, losses, count = [], [], None
+    for through in (None, group):
+        model = Model(TINY, 10, face, seed=2)
+        model.set_step(0)
+        loss, probs = model.loss(model.forward(images, training=True), labels)
+        model.backward()
+        if through is not None:
+            loss, _, count = through.sum_step(model.layers, loss, 0, 8)
+        model.sgd_step(0.05, 0.9, 5e-4)
+        models.append(model)
+        losses.append(float(face.to_host(loss)))
+    return models, losses, float(face.to_host(count))
+
+
+def _assert_one_rank_group_changes_nothing(face, device):
+    group = _one_rank_group(face, device)
+    assert (group.rank, group.size, group.is_root) == (0, 1, True)
+    (alone, through), (loss_alone, loss_through), count = _step_alone_and_through(group, face)
+    assert count == 8
+    # The sum of one rank is its own gradient times 8, then divided by 8: powers of two, exact.
+    assert loss_through == pytest.approx(loss_alone, rel=1e-7)
+    for (key, a), (_, b) in zip(alone.named_arrays("params"), through.named_arrays("params"), strict=True):
+        assert np.array_equal(face.to_host(a), face.to_host(b)), key
+    assert group.reduce_seconds > 0
+    return group
+
+
+def test_a_one_rank_group_takes_the_single_process_step():
+    from alexnet_cuda.distributed import MpiReducer
+
+    group = _assert_one_rank_group_changes_nothing(reference, "cpu")
+    assert isinstance(group.reducer, MpiReducer)
+    assert group.sum_host([1.5, 2.0]).tolist() == [1.5, 2.0]
+
+
+@pytest.mark.gpu
+def test_a_one_rank_nccl_communicator_takes_the_single_process_step():
+    """The NCCL path on the one GPU: the communicator (its id broadcast over MPI), the all-reduce on
+    the compute stream, the step through it equal to the step without."""
+    import cupy
+
+    import kernels
+    from alexnet_cuda.distributed import NcclReducer
+
+    face = kernels.load("cuda")
+    group = _assert_one_rank_group_changes_nothing(face, "gpu")
+    assert isinstance(group.reducer, NcclReducer)
+    buffer = cupy.arange(5, dtype=cupy.float32)
+    group.reducer.all_reduce(buffer)
+    assert cupy.asnumpy(buffer).tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(TypeError, match="one C-contiguous float32 buffer"):
+        group.reducer.all_reduce(cupy.zeros(4, dtype=cupy.float64))
