@@ -75,44 +75,38 @@ def run(args) -> int:
     from alexnet_cuda import distributed
 
     if not distributed.launched_by_mpi():
-        return _run(args, None)
-    group = None
-    try:
-        config_device = args.device or "auto"
-        group = _open_group(args, config_device)
-        if group.is_root:
-            return _run(args, group)
-        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
-            return _run(args, group)
-    except BaseException as error:  # any failure of one rank must end them all, or the others wait forever
-        if group is None or group.size == 1:
+        return _run(args, lambda face, device: None)
+    groups = []
+    with contextlib.ExitStack() as context:
+
+        def open_group(face, device):
+            """The data-parallel group, opened once the device is known and before any array exists
+            (on GPUs each rank takes its own); ranks other than 0 print nothing from here on."""
+            try:
+                group = distributed.open_group(face, device)
+            except distributed.DistributedError as error:
+                raise UsageError(str(error)) from error
+            groups.append(group)
+            if not group.is_root:
+                context.enter_context(contextlib.redirect_stdout(context.enter_context(open(os.devnull, "w"))))
+            return group
+
+        try:
+            return _run(args, open_group)
+        except BaseException as error:  # any failure of one rank must end them all, or the others wait forever
+            if not groups or groups[0].size == 1:
+                raise
+            group = groups[0]
+            print(f"alexnet-cuda train: error on rank {group.rank} of {group.size}: {error or type(error).__name__}; "
+                  f"ending every rank", file=sys.stderr, flush=True)
+            if not isinstance(error, (UsageError, KeyboardInterrupt)):
+                traceback.print_exc()
+            group.abort(2 if isinstance(error, UsageError) else 1)
             raise
-        rank = group.rank
-        reason = str(error) or type(error).__name__
-        print(f"alexnet-cuda train: error on rank {rank} of {group.size}: {reason}; ending every rank",
-              file=sys.stderr, flush=True)
-        if not isinstance(error, (UsageError, KeyboardInterrupt)):
-            traceback.print_exc()
-        group.abort(2 if isinstance(error, UsageError) else 1)
-        raise
 
 
-def _open_group(args, device: str):
-    """The data-parallel group, with its device chosen (one GPU per rank) before any array exists."""
-    from alexnet_cuda import distributed
-    from alexnet_cuda.backends import DeviceError, select_face
-
-    try:
-        resolved, face = select_face(device, args.kernels or "cuda")
-    except DeviceError as error:
-        raise UsageError(str(error)) from error
-    try:
-        return distributed.open_group(face, resolved)
-    except distributed.DistributedError as error:
-        raise UsageError(str(error)) from error
-
-
-def _run(args, group) -> int:
+def _run(args, open_group) -> int:
+    """The command; open_group(face, device) returns the data-parallel group, None without mpiexec."""
     import loaders
     from alexnet_cuda import config as configuration
     from alexnet_cuda import training, weights
@@ -139,7 +133,7 @@ def _run(args, group) -> int:
         device, face = select_face(config.device, config.kernels)
     except DeviceError as error:
         raise UsageError(str(error)) from error
-
+    group = open_group(face, device)
     if group is not None and config.batch_size < group.size:
         raise UsageError(f"--batch-size {config.batch_size} is the global batch, shared by {group.size} ranks: it "
                          f"needs at least one image per rank; pass --batch-size {group.size} or more")
@@ -147,11 +141,15 @@ def _run(args, group) -> int:
     if group is not None:
         folder = Path(group.comm.bcast(str(folder), root=0))  # the default name has the time in it
     config.checkpoint_dir = str(folder)
+    if group is not None and not group.is_root:
+        group.comm.Barrier()  # rank 0 first: it generates the built-in dataset if it is missing, once
     try:
         dataset = loaders.open_dataset(config.data) if config.data else loaders.open_dataset(
             loaders.ensure_synthetic())
     except loaders.DataError as error:
         raise UsageError(str(error)) from error
+    if group is not None and group.is_root:
+        group.comm.Barrier()
     _check_data(dataset, config, saved)
 
     print(_describe(config, device, face, dataset, saved, group))
