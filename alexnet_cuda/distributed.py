@@ -112,6 +112,10 @@ class Group:
         """True on every rank when it is True on any (stop requests, agreed between steps)."""
         return bool(self.comm.allreduce(int(bool(flag)), op=self.MPI.MAX))
 
+    def agree_on_signal(self, signum: int | None) -> int:
+        """The stop signal any rank received (the highest number where ranks got different ones)."""
+        return int(self.comm.allreduce(int(signum or 0), op=self.MPI.MAX))
+
     def sum_host(self, values) -> np.ndarray:
         """Element-wise sum over the ranks of a small float64 vector (validation counts, skips)."""
         values = np.ascontiguousarray(values, dtype=np.float64)

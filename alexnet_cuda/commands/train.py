@@ -184,10 +184,12 @@ def _run(args, open_group) -> int:
     minutes = (time.perf_counter() - started) / 60
     position = result.position
     if result.status == "interrupted":
-        print(f"{signal_name(stop.signum)}: stopped after step {position.step} (epoch {position.epoch + 1}, "
+        # Every rank stops, but the signal may have reached only some: all exit with the one they got.
+        signum = stop.signum if group is None else group.agree_on_signal(stop.signum)
+        print(f"{signal_name(signum)}: stopped after step {position.step} (epoch {position.epoch + 1}, "
               f"batch {position.batch}), written to {last}; resume with `{training.resume_command(last)}`",
               flush=True)
-        return exit_status(stop.signum)
+        return exit_status(signum)
     if result.status == "stopped":
         print(f"stopped after --max-steps {config.max_steps} ({minutes:.1f} min); continue with "
               f"`alexnet-cuda train --resume {last} --max-steps N` (a larger N) or without --max-steps")

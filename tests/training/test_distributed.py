@@ -8,7 +8,9 @@ this Python with mpi4py (the `dist` extra, which the `test` extra includes, brin
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -205,6 +207,52 @@ def test_a_killed_rank_takes_the_job_down_and_last_npz_stays_whole(mpiexec, shap
     assert seconds < 60, seconds
     assert checkpoint.saved_step(folder / "last.npz") == 10
     assert checkpoint.load(folder / "last.npz").meta["progress"]["step"] == 10
+
+
+def _descendants(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    found = [int(child) for child in children.read_text().split()] if children.exists() else []
+    return found + [grandchild for child in found for grandchild in _descendants(child)]
+
+
+def _rank_pid(launcher_pid: int, rank: int) -> int | None:
+    """The pid of the training process of `rank` among mpiexec's descendants (its PMI_RANK)."""
+    for pid in _descendants(launcher_pid):
+        try:
+            environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"PMI_RANK={rank}".encode() in environment and b"dist_driver" in command:
+            return pid
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds a rank's process through /proc (Linux)")
+def test_sigterm_to_one_rank_stops_every_rank_after_the_same_step(mpiexec, shapes, tmp_path):
+    """Only rank 1 is signalled: the ranks agree after every step, so both stop after the same one,
+    rank 0 writes it, and the job exits with 143 (128 + SIGTERM) saying how to resume."""
+    folder = tmp_path / "run"
+    command = [mpiexec, "-n", str(RANKS), sys.executable, "-m", "tests.training.dist_driver", "train", "--data",
+               str(shapes), "--arch", "tiny", "--device", "cpu", "--no-progress", "--checkpoint-dir", str(folder),
+               "--batch-size", "8", "--epochs", "50", "--checkpoint-every", "5"]
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_environment(),
+                           cwd=ROOT)
+    try:
+        deadline = time.monotonic() + RUN_SECONDS
+        while not (folder / "last.npz").exists() and job.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        rank1 = _rank_pid(job.pid, 1)
+        assert rank1 is not None and job.poll() is None
+        os.kill(rank1, signal.SIGTERM)
+        output, _ = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode == 128 + signal.SIGTERM, output
+    stopped = re.search(r"SIGTERM: stopped after step (\d+) ", output)
+    assert stopped, output
+    assert checkpoint.saved_step(folder / "last.npz") == int(stopped.group(1))
 
 
 def test_a_rank_that_fails_says_why_and_ends_every_rank(mpiexec, shapes, tmp_path):
