@@ -94,7 +94,9 @@ class Group:
         started = time.perf_counter()
         self.reducer.all_reduce(buffer)
         self.reduce_seconds += time.perf_counter() - started
-        summed_images = buffer[-3]
+        # A copy, not views: the read-back keeps these until its next read, and a view would keep the
+        # whole buffer (every gradient) alive with them.
+        summed_images, summed_loss, summed_correct = buffer[-3:].copy()
         # A global batch always holds an image: the loader refuses a split with none that decode.
         scale = 1.0 / xp.maximum(summed_images, 1.0)
         position = 0
@@ -102,7 +104,7 @@ class Group:
             size = part.size
             layer.grads[name] = (buffer[position:position + size] * scale).reshape(layer.params[name].shape)
             position += size
-        return buffer[-2] * scale, buffer[-1], summed_images
+        return summed_loss * scale, summed_correct, summed_images
 
     @staticmethod
     def layers_with_params(layers):

@@ -70,9 +70,11 @@ class Readback:
         if not self._steps:
             return []
         xp = self.face.xp
-        rows = [xp.stack([xp.asarray(value) for value in values]).astype(xp.float64)
-                for values in (self._losses, self._corrects, self._images)]
-        losses, corrects, images = np.asarray(self.face.to_host(xp.stack(rows)))
+        counts_on_host = all(isinstance(count, int) for count in self._images)
+        on_device = [self._losses, self._corrects] + ([] if counts_on_host else [self._images])
+        rows = np.asarray(self.face.to_host(xp.stack([xp.stack(values).astype(xp.float64) for values in on_device])))
+        losses, corrects = rows[0], rows[1]
+        images = self._images if counts_on_host else rows[2]
         values = [StepValues(step, float(loss), int(correct), int(count))
                   for step, loss, correct, count in zip(self._steps, losses, corrects, images, strict=True)]
         now = time.perf_counter()
