@@ -16,6 +16,10 @@ bindings, one rank per GPU, on the compute stream, the communicator's id broadca
 A process started without mpiexec never imports mpi4py: open_group() returns None and the trainer
 runs exactly as it always has.
 
+One difference from a single process remains: a global batch of which no image decodes on any
+rank is skipped by one process but is a step for the ranks (a zero gradient; momentum and weight
+decay still move the weights), since no rank knows the others' counts before the sum.
+
 A rank that fails calls abort(), which ends every rank (MPI_Abort), so no rank waits forever in a
 collective; a rank killed outright is noticed by mpiexec, which ends the others.
 """

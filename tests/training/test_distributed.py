@@ -25,6 +25,7 @@ from alexnet_cuda.archs import TINY
 from alexnet_cuda.model import RANK_SHIFT, Model
 from kernels import reference
 from loaders.synthetic import SynthSpec, write_synthetic
+from tests.training.support import write_image_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 RANKS = 2
@@ -181,6 +182,29 @@ def test_two_ranks_take_the_steps_of_one_process_and_resume_on_either(mpiexec, s
         assert f"written by {written} rank(s), continued on {continued}" in resumed.stdout
         _assert_same_state(tmp_path / "one" / "last.npz", folder / "last.npz")
     print(f"20 steps: one process {seconds_single:.1f} s, {RANKS} ranks {seconds_pair:.1f} s (wall, with start-up)")
+
+
+def test_a_share_that_fails_to_decode_takes_part_with_nothing(mpiexec, tmp_path):
+    """Global batch 2 on 2 ranks, one image a rank; two train files are damaged, so at their batches
+    one rank has no image. It still takes the step (the loader yields an empty part) and adds nothing,
+    and the weights follow one process's, whose batch there holds the one good image."""
+    data = write_image_folder(tmp_path / "data", classes=3, train_per_class=8, val_per_class=2)
+    for damaged in sorted((data / "train").rglob("*.png"))[::11][:2]:
+        damaged.write_bytes(b"not an image")
+    env = _environment(DROPOUT="off")
+    flags = ("--batch-size", "2", "--epochs", "1")
+    single, _ = _train(mpiexec, None, data, tmp_path / "one", *flags, env=env)
+    assert single.returncode == 0, single.stdout + single.stderr
+    pair, _ = _train(mpiexec, RANKS, data, tmp_path / "two", *flags, env=env)
+    assert pair.returncode == 0, pair.stdout + pair.stderr
+    assert "2 images skipped" in pair.stdout, pair.stdout  # the ranks' skips, summed
+    _assert_same_state(tmp_path / "one" / "last.npz", tmp_path / "two" / "last.npz")
+    dataset = loaders.open_dataset(data)
+    parts = [list(loaders.make_loader(dataset.split("train"), batch_size=2, input_size=12, resize_size=12,
+                                      train=True, seed=0, epoch=0, shard=(rank, RANKS))) for rank in range(RANKS)]
+    assert [len(part) for part in parts] == [12, 12]
+    empty = [batch for part in parts for batch in part if batch.images is None]
+    assert len(empty) == 2 and all(len(batch.labels) == 0 for batch in empty)
 
 
 def test_two_ranks_with_dropout_learn_the_shapes(mpiexec, tmp_path):
