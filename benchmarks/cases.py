@@ -136,6 +136,21 @@ def output_shape(case: OpCase) -> tuple[int, ...]:
             conv_output_size(w, w_shape[3], case["stride"], case["pad"]))
 
 
+def summation_terms(case: OpCase) -> dict[str, int]:
+    """For conv2d and linear cases, the length of the longest sum behind each output (by output
+    name), which the float32_large_reduction tolerance grows with; {} for other ops."""
+    from kernels.testing import conv_terms, linear_terms
+
+    if case.op.startswith("conv2d"):
+        n, c = case["x"][:2]
+        f, _, kh, kw = case["w"]
+        _, _, oh, ow = output_shape(case)
+        return conv_terms(n, c, f, kh, kw, oh, ow, case["stride"], case["groups"])
+    if case.op.startswith("linear"):
+        return linear_terms(case["x"][0], case["x"][1], case["w"][0])
+    return {}
+
+
 def lrn_params(case: OpCase) -> tuple:
     return case["size"], case["alpha"], case["beta"], case["k"]
 

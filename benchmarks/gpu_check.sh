@@ -1,38 +1,55 @@
 #!/usr/bin/env bash
-# One-shot GPU check for whoever is lent a CUDA GPU (an H200) for a few minutes.
+# What one short run on a fresh GPU machine (an H200) can tell about this code, most important first.
 #
-#     benchmarks/gpu_check.sh OUTDIR
+#     benchmarks/gpu_check.sh OUTDIR --quick    # under 3 minutes, compiles included
+#     benchmarks/gpu_check.sh OUTDIR            # under 8 minutes: the quick parts, then the rest
 #
 # Runs from this checkout with PYTHONPATH (no installs, no network), with the Python in $PYTHON
-# (default: python3, which must import numpy, cupy, numba, numba-cuda, pillow, pytest and
-# pytest-benchmark; PyTorch is used for the cuDNN baselines where it imports). In order:
-#   1. environment   nvidia-smi and library versions (read only: no clock, power or mode changes)
-#   2. gpu tests     pytest -m gpu tests/: every `gpu`-marked test, against the NumPy reference
-#   3. kernels       alexnet-cuda bench kernels: every op at batch 128, both faces, vs roofline and vendor
-#   4. step          alexnet-cuda bench step: images/s of a training step, per layer, vs PyTorch
-#   5. train         alexnet-cuda synth, then train: alexnet-owt, batch 128, 50 steps, synthetic data
-# Each part has its own time limit, and the whole run stops starting parts once its 440-second
-# budget is spent, so one slow part cannot eat the others' time; a part that fails or runs out of
-# time is recorded as such and the next part still runs. Then the summary.
+# (default python3). Before the parts: where numba-cuda finds no NVVM or libdevice, or CuPy no
+# NVRTC, CUDA_HOME (and CUDA_PATH) are pointed at the toolkit of the nvcc on PATH, else
+# /usr/local/cuda (python -m benchmarks.gpu_quick toolchain); the environment part reports the
+# paths in use. The parts, in order:
+#   environment  nvidia-smi; every module the parts import (a missing one named); the toolchain paths
+#   promoted     every promoted kernel of both faces, once at a small shape and once at its largest
+#                AlexNet shape at batch 128, against the NumPy reference: one line each
+#   curves       30 training steps of alexnet-mini per face against the CPU reference of the same seed
+#   step         alexnet-cuda bench step --arch alexnet-owt: images/s of both faces against PyTorch
+# and without --quick:
+#   gpu-tests    pytest -m gpu tests: promoted versions first, then the trainer, the benchmarks'
+#                machinery, the other versions last (4 pytest-xdist workers where it imports)
+#   kernels      alexnet-cuda bench kernels: every op at batch 128, both faces, roofline and vendor
+#   train        alexnet-owt, batch 128, 50 steps (two epochs of 25) on synthetic images
+# Each part has a time limit, and no part starts once the run's budget is spent (160 s quick,
+# 440 s in all), so one slow part cannot eat the others' time. A part at its limit gets SIGINT
+# (SIGKILL 15 s later) and keeps what it wrote: every part writes its results as it goes. Then
+# the summary, which says what ran, what failed and what was cut off.
 #
-# OUTDIR receives at most 8 files (what the lending tool brings back):
-#   summary.md           the tables, for benchmarks/RESULTS.md
-#   results.json         every part's status and time, the environment, and the parsed results
-#   kernels.json         alexnet-cuda bench kernels --json
-#   step.json            alexnet-cuda bench step --json
-#   gpu-tests.xml        pytest's JUnit report of the gpu tests
-#   train-metrics.jsonl  the training run's --metrics-file
+# OUTDIR receives eight files at most:
+#   summary.md           what ran, failed and was cut off, and every result as tables
+#   results.json         the same, parsed
 #   log.txt              every part's output, in order
+#   quick.jsonl          environment, promoted and curves results, one JSON object a line
+#   step.json            alexnet-cuda bench step --json
+#   gpu-tests.xml        pytest's JUnit report (full run)
+#   kernels.json         alexnet-cuda bench kernels --json (full run)
+#   train-metrics.jsonl  the training run's --metrics-file (full run)
 # Scratch (synthetic images, checkpoints) goes to a temporary folder that is removed at the end.
 #
-# Exit status: 0 when every part passed, 1 when some part failed or ran out of time, 2 for a usage
-# error, 3 when there is no CUDA GPU (nothing is run).
+# Exit status: 0 when every part passed, 1 when a part failed or was cut off or not started, 2 for
+# a usage error, 3 when there is no CUDA GPU (nothing is run).
 
 set -u -o pipefail
 
-if [ $# -ne 1 ] || [ "${1#-}" != "$1" ]; then
-    echo "usage: benchmarks/gpu_check.sh OUTDIR" >&2
+usage() {
+    echo "usage: benchmarks/gpu_check.sh OUTDIR [--quick]" >&2
     exit 2
+}
+[ $# -ge 1 ] && [ $# -le 2 ] || usage
+[ "${1#-}" = "$1" ] || usage
+quick=0
+if [ $# -eq 2 ]; then
+    [ "$2" = "--quick" ] || usage
+    quick=1
 fi
 
 checkout=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,7 +61,8 @@ export PYTHONUNBUFFERED=1
 export CUPY_TF32=0  # cuBLAS float32 stays float32: the baselines and ceilings are float32
 cd "$checkout" || exit 2
 
-# GPU_CHECK_ALLOW_CPU=1 runs the parts without a GPU, only to test this script's own plumbing.
+# GPU_CHECK_ALLOW_CPU=1 runs the parts without a GPU, only to test this script's own plumbing
+# (tests/bench/test_gpu_check.py, with GPU_CHECK_FACES=reference and a short GPU_CHECK_LIMIT_S).
 if [ "${GPU_CHECK_ALLOW_CPU:-0}" != 1 ] \
     && ! "$python" -c "import sys; from kernels.gpu_probe import has_gpu; sys.exit(0 if has_gpu() else 1)"; then
     echo "gpu_check: no CUDA GPU found (kernels.gpu_probe.has_gpu() is false): nothing was run." >&2
@@ -58,54 +76,91 @@ parts="$scratch/parts.tsv"
 log="$outdir/log.txt"
 : > "$log"
 : > "$parts"
-rm -f "$outdir"/{summary.md,results.json,kernels.json,step.json,gpu-tests.xml,train-metrics.jsonl}
+rm -f "$outdir"/{summary.md,results.json,quick.jsonl,step.json,gpu-tests.xml,kernels.json,train-metrics.jsonl}
 
-budget=${GPU_CHECK_BUDGET_S:-440}  # the parts; with the summary and the last part's grace, under 8 minutes
+if [ "$quick" = 1 ]; then budget=${GPU_CHECK_BUDGET_S:-160}; else budget=${GPU_CHECK_BUDGET_S:-440}; fi
+limit_cap=${GPU_CHECK_LIMIT_S:-600}
+faces=${GPU_CHECK_FACES:-cuda numba}
+face_args=()
+for face in $faces; do face_args+=(--face "$face"); done
 started=$SECONDS
 
+# Toolchain paths first: every later part's numba-cuda and CuPy must see them.
+exports=$(timeout 60 "$python" -m benchmarks.gpu_quick toolchain 2>> "$log")
+if [ -n "$exports" ]; then
+    echo "== toolchain: $exports" | tee -a "$log"
+    eval "$exports"
+fi
+
 # run_part NAME LIMIT_SECONDS COMMAND...: run with a time limit (never beyond the budget), output to
-# the log, one line of status to parts.tsv: name, status (ok / failed (rc) / timed out / skipped), seconds.
+# the log, one line to parts.tsv: name, status, seconds, limit. Status: ok, failed (exit status),
+# cut off (time limit), or not started (budget spent).
 run_part() {
     local name=$1 limit=$2
     shift 2
     local left=$((budget - (SECONDS - started)))
-    if [ "$left" -lt 20 ]; then
-        printf '%s\tskipped (budget spent)\t0\t%s\n' "$name" "$limit" >> "$parts"
-        echo "== $name: skipped, the ${budget}s budget is spent" | tee -a "$log"
+    [ "$limit" -gt "$limit_cap" ] && limit=$limit_cap
+    if [ "$left" -lt 10 ]; then
+        printf '%s\tnot started (budget spent)\t0\t%s\n' "$name" "$limit" >> "$parts"
+        echo "== $name: not started, the ${budget}s budget is spent" | tee -a "$log"
         return
     fi
     [ "$limit" -gt "$left" ] && limit=$left
     echo "== $name (limit ${limit}s): $*" | tee -a "$log"
     local began=$SECONDS rc
-    # SIGINT first: pytest still writes its report, the benchmarks keep the rows they wrote so far.
+    # SIGINT first, to the part's whole process group: pytest writes its report, the Python parts
+    # write a last line, the benchmarks keep the rows they wrote so far.
     timeout --signal=INT --kill-after=15 "$limit" "$@" >> "$log" 2>&1
     rc=$?
     local status="ok"
-    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then status="timed out"; elif [ "$rc" -ne 0 ]; then status="failed ($rc)"; fi
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then status="cut off (time limit)"; elif [ "$rc" -ne 0 ]; then status="failed ($rc)"; fi
     printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$((SECONDS - began))" "$limit" >> "$parts"
     echo "== $name: $status after $((SECONDS - began))s" | tee -a "$log"
 }
 
-run_part environment 15 bash -c "nvidia-smi; \"$python\" -m benchmarks.summary --environment"
-run_part gpu-tests 140 "$python" -m pytest -m gpu tests -q -p no:cacheprovider --junitxml="$outdir/gpu-tests.xml"
-run_part kernels 150 "$python" -m alexnet_cuda bench kernels --json "$outdir/kernels.json"
-run_part step 60 "$python" -m alexnet_cuda bench step --json "$outdir/step.json"
-# 7,000 synthetic training images at 256 pixels (the resize size) cover 50 steps of 128 in one epoch.
+environment() {
+    nvidia-smi || echo "nvidia-smi: not available"
+    "$python" -m benchmarks.summary --environment
+    "$python" -m benchmarks.gpu_quick environment "$outdir/quick.jsonl"
+}
+
+gpu_tests() {
+    local workers=()
+    # Four processes share the 16 cores' host work (the references at batch 128) and the GPU.
+    if "$python" -c "import xdist" 2> /dev/null; then workers=(-n 4); fi
+    ALEXNET_CUDA_GPU_TEST_ORDER=promoted-first OPENBLAS_NUM_THREADS=4 OMP_NUM_THREADS=4 \
+        "$python" -m pytest -m gpu tests -q -p no:cacheprovider "${workers[@]}" --junitxml="$outdir/gpu-tests.xml"
+}
+
+# 3,200 synthetic training images at 256 pixels (the resize size): two epochs of 25 steps of 128,
+# so the metrics file gets a record at step 25 even when the run is cut off before step 50.
 train_short() {
-    "$python" -m alexnet_cuda synth "$scratch/synthetic" --train-per-class 700 --val-per-class 20 --size 256 \
+    "$python" -m alexnet_cuda synth "$scratch/synthetic" --train-per-class 320 --val-per-class 20 --size 256 \
         --quiet || return
     "$python" -m alexnet_cuda train --data "$scratch/synthetic" --arch alexnet-owt --batch-size 128 \
         --max-steps 50 --device gpu --kernels cuda --workers 8 --checkpoint-dir "$scratch/checkpoints" \
         --metrics-file "$outdir/train-metrics.jsonl" --no-progress
 }
-export -f train_short
+export -f environment gpu_tests train_short
 export python scratch outdir
-run_part train 75 bash -c train_short
 
-"$python" -m benchmarks.summary "$outdir" --parts "$parts" >> "$log" 2>&1 \
+run_part environment 20 bash -c environment
+run_part promoted 75 "$python" -m benchmarks.gpu_quick kernels "$outdir/quick.jsonl" "${face_args[@]}"
+run_part curves 45 "$python" -m benchmarks.gpu_quick curves "$outdir/quick.jsonl" "${face_args[@]}"
+run_part step 45 "$python" -m alexnet_cuda bench step --arch alexnet-owt --steps 3 --warmup 1 "${face_args[@]}" \
+    --json "$outdir/step.json"
+if [ "$quick" = 0 ]; then
+    run_part gpu-tests 130 bash -c gpu_tests
+    run_part kernels 80 "$python" -m alexnet_cuda bench kernels --json "$outdir/kernels.json"
+    run_part train 75 bash -c train_short
+fi
+
+mode=full
+[ "$quick" = 1 ] && mode=quick
+"$python" -m benchmarks.summary "$outdir" --parts "$parts" --mode "$mode" >> "$log" 2>&1 \
     || echo "gpu_check: the summary could not be written; see $log" >&2
 echo "gpu_check: results in $outdir (summary.md, results.json, log.txt)"
-awk -F'\t' '{ printf "  %-12s %-24s %5ss\n", $1, $2, $3 }' "$parts"
+awk -F'\t' '{ printf "  %-12s %-28s %5ss\n", $1, $2, $3 }' "$parts"
 if grep -qv $'\tok\t' "$parts"; then
     exit 1
 fi

@@ -57,8 +57,9 @@ def validate(face, function, case, device_args, reference_outputs) -> str:
         del decoy
         args = case_inputs.copy_args(device_args, xp) if in_place else device_args
         outputs = case_inputs.invoke(function, case, args)
+        terms = case_inputs.summation_terms(case)
         for spec, actual, expected in zip(case_inputs.OUTPUTS[case.op], outputs, reference_outputs, strict=True):
-            assert_matches(actual, expected, spec.tolerance, what=spec.name)
+            assert_matches(actual, expected, spec.tolerance, what=spec.name, terms=terms.get(spec.name))
     except AssertionError as error:
         return f"FAILED: {error}"
     except Exception as error:  # a crashing kernel is reported in its row, the run goes on
@@ -102,6 +103,7 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, ops=None, ve
     log(f"bench kernels: {len(selected)} cases x faces {', '.join(f.NAME for f in loaded) or 'none'}; "
         f"measuring ceilings")
     ceilings = ceiling_module.measure_gpu() if gpu else ceiling_module.measure_cpu()
+    log(f"ceilings: {ceiling_module.describe(ceilings.as_dict())}")
     result = {
         "kind": "kernels", "environment": environment.describe(gpu), "ceilings": ceilings.as_dict(), "batch": batch,
         "archs": list(archs), "versions": versions, "notes": notes, "cases": len(selected), "cases_done": 0,
@@ -210,14 +212,14 @@ def _release_device_memory() -> None:
 
 def render(result: dict) -> str:
     """The text form of a kernel benchmark result."""
+    from benchmarks.ceilings import describe as describe_ceilings
+
     env, ceilings = result["environment"], result["ceilings"]
     lines = [
         f"alexnet-cuda bench kernels · {env['date']} · commit {env['commit']}",
         f"machine: {env.get('gpu', 'no GPU')} · {env['cpu']}",
         f"batch {result['batch']} · {', '.join(result['archs'])} · versions: {result['versions']}",
-        f"ceilings ({ceilings['device']}): copy {ceilings['copy_bytes_per_s'] / 1e9:,.0f} GB/s "
-        f"[{ceilings['copy_method']}]; SGEMM {ceilings['sgemm_flops_per_s'] / 1e9:,.0f} GFLOP/s "
-        f"[{ceilings['sgemm_method']}]",
+        f"ceilings ({ceilings['device']}): {describe_ceilings(ceilings)}",
         "ms: median of one call · ±: spread of the timed batches · host ms: time to issue one call from Python",
         "rate: GFLOP/s if compute-bound, GB/s if memory-bound, by this machine's roofline · roof: share of the "
         "roofline floor",

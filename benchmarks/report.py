@@ -79,9 +79,10 @@ class KernelRow:
         return data
 
 
-def fill_rates(row: KernelRow, flops_per_s: float, bytes_per_s: float) -> None:
-    """Achieved rate, roofline share and bandwidth share from row.ms and the ceilings."""
-    if row.ms is None or row.ms <= 0:
+def fill_rates(row: KernelRow, flops_per_s: float | None, bytes_per_s: float | None) -> None:
+    """Achieved rate, roofline share and bandwidth share from row.ms and the ceilings; nothing where
+    a ceiling could not be measured (None), since the bound then cannot be told."""
+    if row.ms is None or row.ms <= 0 or flops_per_s is None or bytes_per_s is None:
         return
     seconds = row.ms * 1e-3
     compute_time, memory_time = row.flops / flops_per_s, row.bytes / bytes_per_s

@@ -3,10 +3,11 @@
     python -m benchmarks.summary OUTDIR --parts PARTS.tsv   # writes OUTDIR/summary.md, OUTDIR/results.json
     python -m benchmarks.summary --environment              # prints this machine's facts as JSON
 
-It reads what the parts left in OUTDIR (kernels.json, step.json, gpu-tests.xml,
+It reads what the parts left in OUTDIR (quick.jsonl, step.json, gpu-tests.xml, kernels.json,
 train-metrics.jsonl) and the parts table (name, status, seconds, limit; tab-separated); any of
-them may be missing (a part that failed or ran out of time), and the summary then says so instead
-of failing.
+them may be missing or cut short (a part that failed or ran out of time), and the summary then
+says so instead of failing. Its first lines say which parts ran, failed, were cut off or never
+started.
 """
 
 from __future__ import annotations
@@ -86,13 +87,14 @@ def kernel_section(kernels: dict | None) -> list[str]:
 
     if not kernels:
         return ["## Kernels", "", "No kernel results (the part failed or did not run; see log.txt)."]
+    from benchmarks.ceilings import describe
+
     ceilings = kernels["ceilings"]
     lines = ["## Kernels", "",
              f"Batch {kernels['batch']}, {', '.join(kernels['archs'])}, versions: {kernels['versions']}. Ceilings "
-             f"measured in the same run: copy {ceilings['copy_bytes_per_s'] / 1e9:,.0f} GB/s "
-             f"({ceilings['copy_method']}); SGEMM {ceilings['sgemm_flops_per_s'] / 1e9:,.0f} GFLOP/s "
-             f"({ceilings['sgemm_method']}). ms: median of one call (CUDA events, inputs rotated beyond L2); "
-             "roof: share of the roofline floor; × vendor: vendor ms / our ms (above 1 is faster).", ""]
+             f"measured in the same run: {describe(ceilings)}. ms: median of one call (CUDA events, inputs "
+             "rotated beyond L2); roof: share of the roofline floor; × vendor: vendor ms / our ms (above 1 is "
+             "faster).", ""]
     lines += [f"- note: {note}" for note in kernels["notes"]]
     if not kernels.get("complete", True):
         lines.append(f"- INCOMPLETE: the part stopped after {kernels['cases_done']} of {kernels['cases']} cases")
@@ -145,6 +147,73 @@ def step_section(step: dict | None) -> list[str]:
     return lines
 
 
+def read_quick(path: Path) -> list[dict]:
+    """The JSON lines of benchmarks/gpu_quick.py (a cut-off part's last line may be half written)."""
+    return read_metrics(path)
+
+
+def overview(parts: list[dict]) -> list[str]:
+    """One line per outcome: which parts ran and passed, failed, were cut off, never started."""
+    groups = {"passed": [], "failed": [], "cut off by their time limit": [], "not started (budget spent)": []}
+    for part in parts:
+        status = part["status"]
+        key = ("passed" if status == "ok" else "cut off by their time limit" if status.startswith("cut off")
+               else "not started (budget spent)" if status.startswith("not started") else "failed")
+        groups[key].append(part["part"] if key != "failed" else f"{part['part']} ({status})")
+    return [f"- {name}: {', '.join(members)}" for name, members in groups.items() if members]
+
+
+def quick_section(records: list[dict], parts: list[dict]) -> list[str]:
+    status = {part["part"]: part["status"] for part in parts}
+    lines = ["## Quick checks"]
+    imports = [r for r in records if r.get("kind") == "import"]
+    toolchain = [r for r in records if r.get("kind") == "toolchain"]
+    lines += ["", "### Environment", ""]
+    if not imports:
+        lines.append("No environment results (the part failed or did not run; see log.txt).")
+    else:
+        missing = [f"{r['module']} ({r['version']})" for r in imports if r["required"] and r["status"] != "ok"]
+        optional = [r["module"] for r in imports if not r["required"] and r["version"].startswith("MISSING")]
+        lines.append(f"- required modules: {'MISSING ' + ', '.join(missing) if missing else 'all import'}; "
+                     f"optional modules missing: {', '.join(optional) or 'none'}")
+    for record in toolchain:
+        numba = record.get("numba_cuda") or {}
+        found_by = numba.get("found_by") or {}
+        lines.append(f"- toolchain: CUDA_HOME={record.get('CUDA_HOME')}, CUDA_PATH={record.get('CUDA_PATH')}, nvcc "
+                     f"{record.get('nvcc')}; numba-cuda NVVM {numba.get('nvvm')} (by {found_by.get('nvvm')}), "
+                     f"libdevice {numba.get('libdevice')} (by {found_by.get('libdevice')}); CuPy "
+                     f"{record.get('cupy_nvrtc')}")
+    for part, title, kinds in (("promoted", "Promoted kernels against the reference", ("kernel", "face")),
+                               ("curves", "Training curves of alexnet-mini against the CPU", ("curve", "face"))):
+        rows = [r for r in records if r.get("part") == part and r.get("kind") in kinds]
+        failed = [r for r in rows if r.get("status") == "failed"]
+        stopped = any(r.get("part") == part and r.get("kind") == "stopped" for r in records)
+        note = f"{len(rows) - len(failed)} ok, {len(failed)} failed"
+        if stopped or status.get(part, "").startswith("cut off"):
+            note += "; CUT OFF by the time limit after these lines"
+        elif status.get(part, "ok") != "ok":
+            note += f"; the part: {status.get(part)}"
+        lines += ["", f"### {title} ({note})", ""]
+        if not rows:
+            lines.append("No results (see log.txt).")
+        elif part == "promoted":
+            lines.append(markdown_table(["face", "op", "size", "shape", "result"], [
+                [r["face"], r.get("op", "—"), r.get("size", "—"), r.get("shape", "—"),
+                 ("ok, max error " + ", ".join(f"{k} {v:.3g}" for k, v in r["errors"].items())) if r["status"] == "ok"
+                 else f"FAILED: {r.get('error')}"] for r in rows]))
+        else:
+            lines.append(markdown_table(
+                ["face", "loss, first → last", "largest difference from the CPU run", "same weights: loss, update",
+                 "result"],
+                [[r["face"], f"{r['losses'][0]:.4f} → {r['losses'][-1]:.4f}" if r.get("losses") else "—",
+                  f"{r['free_max_difference']:.3g} (step {r['free_at_step']})" if "free_max_difference" in r else "—",
+                  f"{r['same_weights_loss_difference']:.2g}, {r['update_difference']:.2%}"
+                  if "update_difference" in r else "—",
+                  r["status"] if r["status"] == "ok" else f"FAILED{': ' + r['error'] if r.get('error') else ''}"]
+                 for r in rows]))
+    return lines
+
+
 def tests_section(junit: dict | None) -> list[str]:
     if junit is None:
         return ["## GPU tests", "", "No test report (the part failed to start or ran out of time; see log.txt)."]
@@ -162,8 +231,8 @@ def train_section(metrics: list[dict]) -> list[str]:
     keys = [k for k in ("epoch", "step", "lr", "train_loss", "val_loss", "val_top1", "val_top5", "images_per_s",
                         "skipped_images") if k in last]
     return ["## Training run", "",
-            "alexnet-owt, batch 128, 50 steps, cuda face, synthetic data (`alexnet-cuda train --max-steps 50`); "
-            "the metrics file's records:", "",
+            "alexnet-owt, batch 128, 50 steps in two epochs of 25, cuda face, synthetic data "
+            "(`alexnet-cuda train --max-steps 50`); the metrics file's records (one per epoch):", "",
             markdown_table(keys, [[_cell(record.get(k)) for k in keys] for record in metrics])]
 
 
@@ -173,26 +242,33 @@ def _cell(value) -> str:
     return "—" if value is None else str(value)
 
 
-def build(outdir: Path, parts_path: Path | None, environment: dict | None = None) -> tuple[dict, str]:
+def build(outdir: Path, parts_path: Path | None, environment: dict | None = None,
+          mode: str = "full") -> tuple[dict, str]:
     """(results.json content, summary.md text) from what a gpu_check run left in `outdir`."""
     parts = read_parts(parts_path)
+    quick = read_quick(outdir / "quick.jsonl")
     kernels = read_json(outdir / "kernels.json")
     step = read_json(outdir / "step.json")
     junit = read_junit(outdir / "gpu-tests.xml")
     metrics = read_metrics(outdir / "train-metrics.jsonl")
     if environment is None:
         environment = (kernels or step or {}).get("environment") or {}
-    results = {"environment": environment, "parts": parts, "gpu_tests": junit, "kernels": kernels, "step": step,
-               "train_metrics": metrics}
-    title = (f"# GPU check: {environment.get('gpu', 'unknown GPU')} · {environment.get('date', 'unknown date')} · "
-             f"commit {environment.get('commit', 'unknown')}")
-    lines = [title, "", "Command: `benchmarks/gpu_check.sh OUTDIR` (from the checkout, with PYTHONPATH). "
+    results = {"mode": mode, "environment": environment, "parts": parts, "quick": quick, "gpu_tests": junit,
+               "kernels": kernels, "step": step, "train_metrics": metrics}
+    title = (f"# GPU check ({mode}): {environment.get('gpu', 'unknown GPU')} · "
+             f"{environment.get('date', 'unknown date')} · commit {environment.get('commit', 'unknown')}")
+    command = "benchmarks/gpu_check.sh OUTDIR" + (" --quick" if mode == "quick" else "")
+    lines = [title, "", f"Command: `{command}` (from the checkout, with PYTHONPATH). "
              f"Machine: {environment.get('gpu', '?')}, {environment.get('cpu', '?')}; CUDA driver "
-             f"{environment.get('cuda_driver', '?')}, CuPy {environment.get('cupy', '?')}.", "", "## Parts", ""]
+             f"{environment.get('cuda_driver', '?')}, CuPy {environment.get('cupy', '?')}.", "", *overview(parts),
+             "", "## Parts", ""]
     lines.append(markdown_table(["part", "status", "seconds", "limit"],
                                 [[p["part"], p["status"], str(p["seconds"]), _cell(p["limit"])] for p in parts])
                  if parts else "No parts table.")
-    for section in (tests_section(junit), kernel_section(kernels), step_section(step), train_section(metrics)):
+    sections = [quick_section(quick, parts), step_section(step)]
+    if mode == "full":
+        sections += [tests_section(junit), kernel_section(kernels), train_section(metrics)]
+    for section in sections:
         lines += ["", *section]
     return results, "\n".join(lines) + "\n"
 
@@ -214,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.summary", description=__doc__.split("\n")[0])
     parser.add_argument("outdir", nargs="?", type=Path, help="the folder gpu_check.sh wrote its results to")
     parser.add_argument("--parts", type=Path, default=None, help="the parts table (tab-separated)")
+    parser.add_argument("--mode", choices=("quick", "full"), default="full", help="which run of gpu_check.sh it was")
     parser.add_argument("--environment", action="store_true", help="print this machine's facts as JSON and stop")
     args = parser.parse_args(argv)
     if args.environment:
@@ -225,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         environment = environment_facts()
     except Exception as error:  # the summary must still be written when the GPU is in a bad state
         environment = {"error": f"{type(error).__name__}: {error}"}
-    results, text = build(args.outdir, args.parts, environment)
+    results, text = build(args.outdir, args.parts, environment, args.mode)
     (args.outdir / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     (args.outdir / "summary.md").write_text(text)
     print(text)

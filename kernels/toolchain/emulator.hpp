@@ -10,7 +10,16 @@
 //   threads stuck at different barriers, is reported as an error, not a hang.
 // - Within a round between barriers the threads run in a shuffled order (fixed seed), so a missing
 //   barrier shows up as a wrong result instead of passing by the luck of thread order.
-// - Blocks run one after another, so `__shared__` can be `static` storage.
+// - Blocks run one after another, so every block's `__shared__` arrays come from one arena that
+//   is reset at block start. emulator.py rewrites each declaration `__shared__ T name[..];` into a
+//   reference to arena memory (see emu::shared_array); each array starts as NaN (every byte 0xFF:
+//   a NaN as float or double, -1 as an integer), as uninitialised shared memory may hold anything
+//   on a GPU, and sits between guard bands that are checked when the block ends, as global arrays
+//   are by emulator.py. The static total is held to CUDA's 48 KiB.
+// - Subnormal floats are flushed to zero during a launch, inputs and results (MXCSR's FTZ and DAZ
+//   bits on x86-64, FPCR.FZ on AArch64), as the GPU runs code that CuPy compiles with -ftz=true.
+//   The CPU flushes double precision too, which the GPU does not; no kernel's double arithmetic
+//   comes near 2.2e-308.
 // - Kernel arguments arrive as an array of pointers to values (as cuLaunchKernel takes them) with a
 //   one-letter kind each, checked against the kernel's parameter types: a launcher that passes a
 //   Python int where the kernel takes a 32-bit int is caught here, not on the GPU.
@@ -31,13 +40,18 @@
 #include <utility>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#elif !defined(__aarch64__)
+#error "the emulator flushes subnormals as the GPU does, through MXCSR (x86-64) or FPCR (AArch64) only"
+#endif
+
 #define __global__
 #define __device__
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
-#define __shared__ static
 
 struct dim3 {
     unsigned int x = 1, y = 1, z = 1;
@@ -109,6 +123,101 @@ struct Block {
 inline Block* g_block = nullptr;
 inline dim3 g_block_index, g_block_dim, g_grid_dim;
 
+// ---- __shared__ memory: one arena per block ----------------------------------------------------
+constexpr std::size_t SHARED_LIMIT = 48 * 1024;  // bytes of static __shared__ a CUDA block may declare
+constexpr std::size_t SHARED_GUARD = 256;        // poisoned bytes either side of every array
+constexpr std::size_t SHARED_ARENA = 256 * 1024;  // room for SHARED_LIMIT plus every guard and alignment gap
+constexpr unsigned char SHARED_POISON = 0xFF;
+
+struct SharedArray {
+    const char* name;
+    std::size_t offset, bytes;
+};
+
+struct SharedArena {
+    std::vector<unsigned char> storage = std::vector<unsigned char>(SHARED_ARENA);  // never resized: arrays point in
+    std::size_t used = 0;      // bytes of storage handed out, guards included
+    std::size_t declared = 0;  // bytes of the arrays themselves, against SHARED_LIMIT
+    std::vector<SharedArray> arrays;
+    unsigned long long block = 0;  // serial number of the block in progress, across launches
+};
+inline SharedArena g_shared;
+
+// Where one `__shared__` declaration lives: the first thread of a block to reach it takes room
+// from the arena, the others find it here.
+struct SharedSlot {
+    unsigned long long block = 0;
+    void* data = nullptr;
+};
+
+inline void begin_shared_block() {
+    ++g_shared.block;
+    g_shared.used = g_shared.declared = 0;
+    g_shared.arrays.clear();
+}
+
+[[noreturn]] inline void fail_in_fiber(const std::string& message);
+
+inline void* shared_array(SharedSlot& slot, std::size_t bytes, std::size_t align, const char* name) {
+    SharedArena& arena = g_shared;
+    if (slot.block == arena.block) return slot.data;
+    align = std::max<std::size_t>(align, 16);
+    unsigned char* base = arena.storage.data();
+    const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(base + arena.used + SHARED_GUARD);
+    const std::size_t offset = (first + align - 1) / align * align - reinterpret_cast<std::uintptr_t>(base);
+    const std::size_t end = offset + bytes + SHARED_GUARD;
+    if (arena.declared + bytes > SHARED_LIMIT || end > arena.storage.size())
+        fail_in_fiber(std::string("__shared__ ") + name + ": the block's static shared memory would reach " +
+                      std::to_string(arena.declared + bytes) + " bytes, over the " + std::to_string(SHARED_LIMIT) +
+                      " CUDA allows");
+    std::memset(base + arena.used, SHARED_POISON, end - arena.used);
+    arena.used = end;
+    arena.declared += bytes;
+    arena.arrays.push_back(SharedArray{name, offset, bytes});
+    slot.block = arena.block;
+    slot.data = base + offset;
+    return slot.data;
+}
+
+// Throws when a thread of the block that just ended wrote into a guard band.
+inline void check_shared_guards(const dim3& block_index) {
+    const unsigned char* base = g_shared.storage.data();
+    for (const SharedArray& array : g_shared.arrays) {
+        const unsigned char* before = base + array.offset - SHARED_GUARD;
+        const unsigned char* after = base + array.offset + array.bytes;
+        for (std::size_t i = 0; i < SHARED_GUARD; ++i) {
+            if (before[i] != SHARED_POISON || after[i] != SHARED_POISON)
+                throw std::runtime_error(std::string("block (") + std::to_string(block_index.x) + ", " +
+                                         std::to_string(block_index.y) + ", " + std::to_string(block_index.z) +
+                                         ") wrote outside __shared__ " + array.name + " (" +
+                                         std::to_string(array.bytes) + " bytes)");
+        }
+    }
+}
+
+// Subnormals flushed to zero for the lifetime of one object, the previous mode restored after.
+class FlushSubnormals {
+  public:
+#if defined(__x86_64__)
+    FlushSubnormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | FLUSH_TO_ZERO | DENORMALS_ARE_ZERO); }
+    ~FlushSubnormals() { _mm_setcsr(saved_); }
+
+  private:
+    static constexpr unsigned int FLUSH_TO_ZERO = 0x8000;      // results below FLT_MIN become zero
+    static constexpr unsigned int DENORMALS_ARE_ZERO = 0x0040;  // inputs below FLT_MIN read as zero
+    unsigned int saved_;
+#else
+    FlushSubnormals() : saved_(__builtin_aarch64_get_fpcr()) { __builtin_aarch64_set_fpcr(saved_ | FLUSH_TO_ZERO); }
+    ~FlushSubnormals() { __builtin_aarch64_set_fpcr(saved_); }
+
+  private:
+    static constexpr unsigned int FLUSH_TO_ZERO = 1u << 24;  // FPCR.FZ: inputs and results
+    unsigned int saved_;
+#endif
+    FlushSubnormals(const FlushSubnormals&) = delete;
+    FlushSubnormals& operator=(const FlushSubnormals&) = delete;
+};
+
 [[noreturn]] inline void fail_in_fiber(const std::string& message) {
     // Exceptions must not cross a context switch: record the message, stop this fiber for good.
     g_block->error = message;
@@ -137,6 +246,7 @@ inline std::string describe(const Fiber& fiber) {
 // Runs one block to completion; throws std::runtime_error on a barrier error.
 inline void run_block(Block& block, std::mt19937& order_rng) {
     const int threads = (int)(g_block_dim.x * g_block_dim.y * g_block_dim.z);
+    begin_shared_block();
     block.fibers.assign(threads, Fiber{});
     if ((int)block.stacks.size() < threads) block.stacks.resize(threads, std::vector<char>(STACK_BYTES));
     block.exchange.assign(threads, 0);
@@ -179,7 +289,10 @@ inline void run_block(Block& block, std::mt19937& order_rng) {
             exited += fiber.state == State::Exited;
             at_block += fiber.state == State::BlockBarrier;
         }
-        if (exited == threads) return;
+        if (exited == threads) {
+            check_shared_guards(g_block_index);
+            return;
+        }
         if (at_block == threads) {
             for (Fiber& fiber : block.fibers) fiber.state = State::Runnable;
             continue;
@@ -257,6 +370,8 @@ inline void launch(void (*kernel)(P...), const unsigned int* dims, void** args, 
     block.body_argument = &call;
     g_block = &block;
     std::mt19937 order_rng(20120101);
+    // Before the fibers are made: each fiber's context captures the floating-point mode it starts in.
+    const FlushSubnormals flush;
     for (unsigned int z = 0; z < g_grid_dim.z; ++z)
         for (unsigned int y = 0; y < g_grid_dim.y; ++y)
             for (unsigned int x = 0; x < g_grid_dim.x; ++x) {

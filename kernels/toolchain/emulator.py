@@ -15,6 +15,12 @@ What it adds to a plain comparison with the reference:
 - every array this backend allocates sits between guard bands holding a NaN pattern; a kernel
   that writes past either end is reported after the launch, and one that reads past an end reads
   NaN into its result (`guarded()` does the same for inputs);
+- `__shared__` arrays likewise: each declaration is rewritten (`place_shared_arrays`) to take its
+  memory from an arena that emulator.hpp fills with NaN at the start of every block, between guard
+  bands checked at its end, so a kernel that reads shared memory it never wrote (a partial tile it
+  forgot to zero-fill) gets NaN, as it may get garbage on a GPU;
+- subnormal floats are flushed to zero during a launch, as on the GPU (CuPy compiles with
+  -ftz=true);
 - arguments must be NumPy arrays or NumPy scalars whose kinds match the kernel's parameter types
   (a Python int, which CuPy would pass as a 64-bit long long, is refused);
 - threads run in a shuffled order between barriers, so a missing __syncthreads changes the result.
@@ -30,6 +36,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -87,6 +94,36 @@ def _stub(expressions: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# `__shared__ [__align__(N)] TYPE NAME[dims]...;`, the one form of declaration the kernels use.
+_SHARED = re.compile(
+    r"__shared__\s+(?:__align__\(\s*(?P<align>\d+)\s*\)\s+)?(?P<type>[A-Za-z_]\w*(?:\s+[A-Za-z_]\w*)*?)\s+"
+    r"(?P<name>[A-Za-z_]\w*)\s*(?P<dims>(?:\[[^\]\n;]+\])+)\s*;"
+)
+
+
+def place_shared_arrays(text: str, source) -> str:
+    """`text` with every `__shared__` array declaration turned into a reference to the emulator's
+    per-block arena (emu::shared_array in emulator.hpp), on the same line, so that compiler messages
+    keep their line numbers. A `__shared__` in any other form is refused, so none can escape the
+    poisoning."""
+
+    def arena(match: re.Match) -> str:
+        kind, name, dims = match["type"], match["name"], match["dims"]
+        return (f"static emu::SharedSlot {name}_slot_; {kind} (&{name}){dims} = *static_cast<{kind} (*){dims}>("
+                f'emu::shared_array({name}_slot_, sizeof({kind} {dims}), {match["align"] or 0}, "{name}"));')
+
+    placed = _SHARED.sub(arena, text)
+    leftover = placed.find("__shared__")
+    if leftover >= 0:
+        line = placed.count("\n", 0, leftover) + 1
+        raise EmulatorError(
+            f"{Path(source).name}: a __shared__ declaration the emulator cannot place (line {line} of the expanded "
+            f"source: {placed.splitlines()[line - 1].strip()!r}); write it as `__shared__ [__align__(N)] TYPE "
+            "NAME[size]...;`"
+        )
+    return placed
+
+
 _build_lock = threading.Lock()
 
 
@@ -95,7 +132,7 @@ def build(source: Path, expressions: list[str]) -> ctypes.CDLL:
     cxx = compiler()
     if cxx is None:
         raise EmulatorError("the CUDA C emulator needs a C++17 compiler: g++ was not found (set CXX to another)")
-    text = nvrtc.load_source(source) + _stub(expressions)
+    text = place_shared_arrays(nvrtc.load_source(source), source) + _stub(expressions)
     header = HEADER.read_text(encoding="utf-8")
     key = hashlib.sha256("\0".join([text, header, *COMPILER_FLAGS, cxx]).encode()).hexdigest()[:24]
     directory = cache_dir()

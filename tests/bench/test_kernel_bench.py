@@ -42,6 +42,25 @@ def test_validation_passes_a_correct_kernel_and_names_what_a_wrong_one_gets_wron
     assert verdict.startswith("FAILED: dx: 1 of")
 
 
+def test_validation_of_sums_follows_their_length_and_catches_a_lost_chunk():
+    """conv1's filter gradient at batch 1 sums 3,025 products per weight: a correct float32 kernel
+    passes the length-derived tolerance, one that lost the middle third of its positions fails."""
+    case = _tiny("conv2d_backward")
+    args = cases.make_inputs(case, 3)
+    expected = _reference_outputs(case, args)
+    assert cases.summation_terms(case) == {"y": 3 * 121, "dx": 64 * 9, "dw": 3025, "db": 3025}
+    assert kernel_bench.validate(_fake_face(), reference.conv2d_backward, case, args, expected) == "ok"
+
+    def lost_middle_chunk(dy, x, w, stride, pad, groups):
+        dx, dw, db = reference.conv2d_backward(dy, x, w, stride, pad, groups)
+        flat = dy.copy().reshape(dy.shape[1], -1)  # batch 1: positions along the last axis
+        flat[:, flat.shape[1] // 3:2 * flat.shape[1] // 3] = 0.0
+        return dx, reference.conv2d_backward(flat.reshape(dy.shape), x, w, stride, pad, groups)[1], db
+
+    verdict = kernel_bench.validate(_fake_face(), lost_middle_chunk, case, args, expected)
+    assert verdict.startswith("FAILED: dw:"), verdict
+
+
 def test_validation_reports_a_crashing_kernel_instead_of_raising():
     case = _tiny("linear_forward")
     args = cases.make_inputs(case, 3)
@@ -98,11 +117,51 @@ def test_cpu_run_times_the_reference_and_says_gpu_numbers_need_a_gpu(monkeypatch
     rows = result["rows"]
     assert {row["op"] for row in rows} == {"relu_forward", "linear_backward"}
     assert all(row["face"] == "reference" and row["validation"] == "oracle" and row["ms"] > 0 for row in rows)
+    # Copy 10 GB/s, SGEMM 50 GFLOP/s: fc6's backward at batch 1 (151 MFLOP, 302 MB: 3 ms of
+    # arithmetic, 30 ms of traffic) is memory-bound, so its rate is in GB/s, bytes over its time.
     fc6 = next(row for row in rows if row["op"] == "linear_backward" and "alexnet-owt/fc6" in row["layers"])
-    assert fc6["unit"] == "GFLOP/s" or fc6["unit"] == "GB/s"
+    assert (fc6["bound"], fc6["unit"]) == ("memory", "GB/s")
+    assert fc6["achieved"] == pytest.approx(fc6["bytes"] / (fc6["ms"] * 1e-3) / 1e9)
+    assert fc6["roofline_share"] == pytest.approx(fc6["bytes"] / 10e9 / (fc6["ms"] * 1e-3))
     text = kernel_bench.render(result)
     assert "GPU numbers need a GPU" in text
     assert "linear_backward" in text and "relu_forward" in text
+
+
+def test_rates_follow_the_bound_of_each_row():
+    """conv2's forward at batch 1 (448 MFLOP, 2 MB) is compute-bound on any machine whose SGEMM
+    rate is below 200 times its copy bandwidth: GFLOP/s; ReLU (0.2 MFLOP, 1.5 MB) memory-bound: GB/s."""
+    from benchmarks.report import KernelRow, fill_rates
+
+    conv = KernelRow("cuda", "3", True, "conv2d_forward", (), "", "ok", ms=10.0, flops=448_000_000, bytes=2_000_000)
+    relu = KernelRow("cuda", "2", True, "relu_forward", (), "", "ok", ms=0.5, flops=193_600, bytes=1_548_800)
+    for row in (conv, relu):
+        fill_rates(row, flops_per_s=50e9, bytes_per_s=10e9)
+    assert (conv.bound, conv.unit, conv.achieved) == ("compute", "GFLOP/s", pytest.approx(44.8))
+    assert conv.roofline_share == pytest.approx(448e6 / 50e9 / 10e-3)
+    assert (relu.bound, relu.unit, relu.achieved) == ("memory", "GB/s", pytest.approx(3.0976))
+    assert relu.bandwidth_share == relu.roofline_share == pytest.approx(1_548_800 / 10e9 / 0.5e-3)
+
+
+def test_a_ceiling_that_fails_is_reported_and_the_run_goes_on(monkeypatch):
+    """On a machine missing a library (cuBLAS for SGEMM, say) the ceiling says FAILED with the error
+    and every kernel row is still validated and timed, only without the rates that ceiling gives."""
+    from benchmarks import ceilings
+
+    def no_cublas():
+        raise OSError("libcublas.so.13: cannot open shared object file")
+
+    monkeypatch.setattr(ceilings, "_gpu_sgemm", lambda size: no_cublas())
+    monkeypatch.setattr(ceilings, "_gpu_copy", lambda size: (4.3e12, "sample copy"))
+    measured = ceilings.measure_gpu()
+    assert measured.copy_bytes_per_s == 4.3e12 and measured.sgemm_flops_per_s is None
+    assert measured.sgemm_method == "FAILED: OSError: libcublas.so.13: cannot open shared object file"
+
+    monkeypatch.setattr("kernels.gpu_probe.has_gpu", lambda: False)
+    monkeypatch.setattr(ceilings, "measure_cpu", lambda: ceilings.Ceilings("cpu", 10e9, None, "test", "FAILED: x"))
+    result = kernel_bench.run(archs=("alexnet-owt",), batch=1, ops=["relu_forward"], log=lambda message: None)
+    assert result["rows"] and all(row["ms"] > 0 and row["achieved"] is None for row in result["rows"])
+    assert "copy 10 GB/s (test); SGEMM FAILED: x" in kernel_bench.render(result)
 
 
 def test_results_so_far_are_handed_out_after_every_case(monkeypatch):

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchmarks import cases as benchmark_inputs
+from benchmarks.cases import summation_terms
 from benchmarks.kernel_bench import case_seed
 from benchmarks.shapes import benchmark_cases
 from kernels import reference
-from kernels.testing import assert_matches, to_numpy
+from kernels.testing import assert_matches, conv_terms, linear_terms, to_numpy
 
 REDUCTION = "float32_reduction"
 LARGE_REDUCTION = "float32_large_reduction"
@@ -46,6 +47,8 @@ class Case:
     outputs: tuple[str, ...]
     face_kwargs: dict = field(default_factory=dict)  # keywords only the GPU faces take
     in_place: tuple[int, ...] = ()  # for in-place ops: the argument positions that are the outputs
+    terms: tuple[int, ...] = ()  # per output, the length of its longest sum (for float32_large_reduction)
+    simulated: bool = True  # False: too many simulated threads for Numba's simulator (see TINY)
 
     @property
     def id(self) -> str:
@@ -73,18 +76,19 @@ class Case:
 
     def compare(self, actual, expected, what: str) -> None:
         assert len(actual) == len(expected) == len(self.outputs), what
-        for name, tolerance, a, e in zip(self.outputs, self.tolerances, actual, expected, strict=True):
+        terms = self.terms or (None,) * len(self.outputs)
+        for name, tolerance, a, e, k in zip(self.outputs, self.tolerances, actual, expected, terms, strict=True):
             a = to_numpy(a)
             if np.asarray(e).dtype.kind in "iub":  # masks uint8, argmax int32: the contract's dtypes
                 assert a.dtype == np.asarray(e).dtype, f"{what} {name}: dtype {a.dtype} != {np.asarray(e).dtype}"
-            assert_matches(a, np.asarray(e), tolerance, f"{what} {name}")
+            assert_matches(a, np.asarray(e), tolerance, f"{what} {name}", terms=k)
 
 
 def _normal(rng, shape, scale=1.0):
     return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
-def conv_case(name, n, c, h, w, f, k, stride=1, pad=0, groups=1, ops=("forward", "backward")):
+def conv_case(name, n, c, h, w, f, k, stride=1, pad=0, groups=1, ops=("forward", "backward"), simulated=True):
     def make_forward(rng):
         x = _normal(rng, (n, c, h, w))
         weights = _normal(rng, (f, c // groups, k, k), 1.0 / math.sqrt(c // groups * k * k))
@@ -95,8 +99,12 @@ def conv_case(name, n, c, h, w, f, k, stride=1, pad=0, groups=1, ops=("forward",
         oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
         return [_normal(rng, (n, f, oh, ow)), x, weights], kwargs
 
-    made = {"forward": Case("conv2d_forward", name, make_forward, (REDUCTION,), ("y",)),
-            "backward": Case("conv2d_backward", name, make_backward, (REDUCTION,) * 3, ("dx", "dw", "db"))}
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    terms = conv_terms(n, c, f, k, k, oh, ow, stride, groups)
+    made = {"forward": Case("conv2d_forward", name, make_forward, (REDUCTION,), ("y",), terms=(terms["y"],),
+                            simulated=simulated),
+            "backward": Case("conv2d_backward", name, make_backward, (REDUCTION,) * 3, ("dx", "dw", "db"),
+                             terms=(terms["dx"], terms["dw"], terms["db"]), simulated=simulated)}
     return [made[direction] for direction in ops]
 
 
@@ -107,9 +115,11 @@ def linear_case(name, n, i, o):
     def make_backward(rng):
         return [_normal(rng, (n, o)), _normal(rng, (n, i)), _normal(rng, (o, i), 1.0 / math.sqrt(i))], {}
 
+    terms = linear_terms(n, i, o)
     return [
-        Case("linear_forward", name, make_forward, (REDUCTION,), ("y",)),
-        Case("linear_backward", name, make_backward, (REDUCTION,) * 3, ("dx", "dw", "db")),
+        Case("linear_forward", name, make_forward, (REDUCTION,), ("y",), terms=(terms["y"],)),
+        Case("linear_backward", name, make_backward, (REDUCTION,) * 3, ("dx", "dw", "db"),
+             terms=(terms["dx"], terms["dw"], terms["db"])),
     ]
 
 
@@ -219,6 +229,15 @@ TINY = [
     *conv_case("5x5-stride2-pad2-one-channel-groups2", 1, 2, 5, 5, 2, 5, stride=2, pad=2, groups=2),
     *conv_case("66-filters-1x1", 1, 2, 3, 3, 66, 1, ops=("forward",)),
     *conv_case("66-channels-1x1", 1, 66, 2, 2, 2, 1, ops=("backward",)),
+    # 132 positions: three split-K chunks of the filter gradient, so a lost middle chunk shows.
+    *conv_case("three-splits", 1, 1, 12, 11, 1, 1, ops=("backward",)),
+    # More than 64 filters and channels per group: every GEMM of the convolution (forward rows F/G,
+    # data-gradient rows C/G, filter-gradient rows F/G) has a second 64-row block, so a row offset
+    # of the second block (m0 in conv2d_backward.cu, say) is exercised, with groups 1 and 2. Minutes
+    # of simulated threads, so the Numba face runs them on a GPU only (the 1x1 cases above give its
+    # forward and data-gradient GEMMs a second block in the simulator).
+    *conv_case("66-per-group", 1, 66, 3, 3, 66, 3, pad=1, simulated=False),
+    *conv_case("66-per-group-groups2", 1, 132, 3, 3, 132, 3, pad=1, groups=2, simulated=False),
     # Linear: two 16-wide tiles along I and O; batch 1 and one output; I = 12 and O = 68, multiples
     # of 4 (the CUDA C v4 kernel's float4 loads), and two 64-wide tiles along O.
     *linear_case("3x20->17", 3, 20, 17),
@@ -261,8 +280,9 @@ def from_benchmark(op_case) -> Case:
 
     in_place = (0, 2) if op_case.op == "sgd_update" else ()
     name = op_case.label.replace("alexnet2012/", "").replace(", ", "+")
+    terms = summation_terms(op_case)
     return Case(op_case.op, name, make, tuple(o.tolerance for o in outputs), tuple(o.name for o in outputs),
-                in_place=in_place)
+                in_place=in_place, terms=tuple(terms[o.name] for o in outputs) if terms else ())
 
 
 # Every call of a training step of the 2012 network at batch 128.

@@ -137,7 +137,7 @@ def _interrupted_prepare(source, destination, size):
         while time.monotonic() < deadline and process.poll() is None:
             try:
                 done = int(np.load(done_file).sum())
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):  # not there yet, or caught while np.save creates it
                 done = 0
             if done >= 3:
                 break

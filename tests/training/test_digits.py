@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 from PIL import Image
-from sklearn.datasets import load_digits
 
 import loaders
 from alexnet_cuda import config, training
@@ -23,6 +22,10 @@ EPOCH_BUDGET = 15
 
 def write_digits_folder(root, val_share=0.2, seed=0):
     """root/{train,val}/<digit>/<index>.png, a stratified split; 16 grey levels scaled to 0..255."""
+    # Imported here, not at the top: scikit-learn is in the test extra only, and a module-level import
+    # a machine lacks stops pytest from collecting any test at all (a GPU machine's `-m gpu` run too).
+    from sklearn.datasets import load_digits
+
     digits = load_digits()
     rng = np.random.default_rng(seed)
     for label in range(10):

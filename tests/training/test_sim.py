@@ -11,6 +11,8 @@ from kernels import reference
 from kernels.gpu_probe import has_gpu
 from kernels.testing import assert_matches
 
+pytestmark = [pytest.mark.gpu, pytest.mark.runs_without_gpu]  # on a GPU by `-m gpu`, in the simulator elsewhere
+
 
 @pytest.mark.slow
 def test_one_training_step_on_the_numba_face_matches_the_reference():
