@@ -72,7 +72,8 @@ class Group:
             self.reducer = NcclReducer(comm, self.local_rank)
         else:
             self.reducer = MpiReducer(comm)
-        self.reduce_seconds = 0.0  # host time spent in the gradient all-reduce (for `bench step --ranks`)
+        # Host time inside the gradient all-reduce, for `bench step --ranks` (CPU ranks: NCCL only queues it).
+        self.reduce_seconds = 0.0
 
     @property
     def shard(self) -> tuple[int, int]:
@@ -84,35 +85,34 @@ class Group:
         `loss` is the rank's mean over its `images`; with images 0 (a share that failed to decode
         entirely) the rank contributes nothing but takes part."""
         xp = self.face.xp
-        grads = [(layer, name) for layer in self.layers_with_params(layers) for name in layer.params]
-        parts = []
-        for layer, name in grads:
-            gradient = layer.grads.get(name) if images else None
-            if gradient is None:
-                gradient = xp.zeros(layer.params[name].shape, dtype=xp.float32)
-            parts.append(gradient.reshape(-1))
+        grads = [(layer, name, layer.params[name].shape, layer.params[name].size)
+                 for layer in layers for name in layer.params]
+        buffer = xp.empty(sum(size for *_, size in grads) + 3, dtype=xp.float32)
         weight = np.float32(images)
-        totals = xp.stack([xp.asarray(weight, dtype=xp.float32), xp.asarray(loss, dtype=xp.float32) * weight,
-                           xp.asarray(correct, dtype=xp.float32)])
-        buffer = xp.concatenate([*(part * weight for part in parts), totals])
+        position = 0
+        for layer, name, _, size in grads:
+            part = buffer[position:position + size]
+            if images:
+                xp.multiply(layer.grads[name].reshape(-1), weight, out=part)
+            else:
+                part.fill(0)
+            position += size
+        buffer[-3] = weight
+        buffer[-2] = xp.asarray(loss, dtype=xp.float32) * weight
+        buffer[-1] = xp.asarray(correct, dtype=xp.float32)
         started = time.perf_counter()
         self.reducer.all_reduce(buffer)
         self.reduce_seconds += time.perf_counter() - started
         # A copy, not views: the read-back keeps these until its next read, and a view would keep the
         # whole buffer (every gradient) alive with them.
         summed_images, summed_loss, summed_correct = buffer[-3:].copy()
-        # A global batch always holds an image: the loader refuses a split with none that decode.
+        # At least 1: a global batch of which no image decoded gives a zero gradient (module docstring).
         scale = 1.0 / xp.maximum(summed_images, 1.0)
         position = 0
-        for (layer, name), part in zip(grads, parts, strict=True):
-            size = part.size
-            layer.grads[name] = (buffer[position:position + size] * scale).reshape(layer.params[name].shape)
+        for layer, name, shape, size in grads:
+            layer.grads[name] = (buffer[position:position + size] * scale).reshape(shape)
             position += size
         return summed_loss * scale, summed_correct, summed_images
-
-    @staticmethod
-    def layers_with_params(layers):
-        return [layer for layer in layers if layer.params]
 
     def any(self, flag: bool) -> bool:
         """True on every rank when it is True on any (stop requests, agreed between steps)."""
