@@ -76,11 +76,11 @@ def shapes(tmp_path_factory):
                            SynthSpec(train_per_class=80, val_per_class=10, size=16), workers=1, progress=False)
 
 
-def _train(launcher, ranks, data, folder, *flags, env=None):
+def _train(launcher, ranks, data, folder, *flags, env=None, device="cpu"):
     """`alexnet-cuda train` (through tests/training/dist_driver.py) on `ranks` ranks, or one plain
     process with ranks=None. Returns (completed process, seconds)."""
     command = [sys.executable, "-m", "tests.training.dist_driver", "train", "--data", str(data), "--arch", "tiny",
-               "--device", "cpu", "--no-progress", "--checkpoint-dir", str(folder), *flags]
+               "--device", device, "--no-progress", "--checkpoint-dir", str(folder), *flags]
     if ranks is not None:
         command = [launcher, "-n", str(ranks), *command]
     started = time.perf_counter()
@@ -382,3 +382,17 @@ def test_a_one_rank_nccl_communicator_takes_the_single_process_step():
     assert cupy.asnumpy(buffer).tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(TypeError, match="one C-contiguous float32 buffer"):
         group.reducer.all_reduce(cupy.zeros(4, dtype=cupy.float64))
+
+
+@pytest.mark.gpu
+def test_one_rank_under_mpiexec_trains_through_nccl_as_one_process(mpiexec, shapes, tmp_path):
+    """The whole launch on the GPU: `mpiexec -n 1 ... --device gpu` (group, NCCL communicator, the
+    sharded loader's GPU augmentation) ends 8 steps with the weights of the same run without mpiexec."""
+    flags = ("--batch-size", "16", "--max-steps", "8")
+    env = _environment(DROPOUT="off")
+    alone, _ = _train(mpiexec, None, shapes, tmp_path / "alone", *flags, env=env, device="gpu")
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    ranked, _ = _train(mpiexec, 1, shapes, tmp_path / "ranked", *flags, env=env, device="gpu")
+    assert ranked.returncode == 0, ranked.stdout + ranked.stderr
+    assert "gradients summed by NCCL all-reduce" in ranked.stdout
+    _assert_same_state(tmp_path / "alone" / "last.npz", tmp_path / "ranked" / "last.npz")
