@@ -334,8 +334,9 @@ def _describe(config, device, face, dataset, saved, group=None) -> str:
         "device": f"{device}, kernels {face.NAME}",
         "epochs": f"{config.epochs} ({steps_per_epoch} steps each)"
                   + (f", at most {config.max_steps} steps" if config.max_steps else ""),
-        "batch size": config.batch_size if ranks == 1 else
-                      f"{config.batch_size} in all, about {config.batch_size / ranks:g} per rank",
+        "batch size": config.batch_size if ranks == 1 else f"{config.batch_size} in all, " + (
+            f"{config.batch_size // ranks} per rank" if config.batch_size % ranks == 0 else
+            f"{config.batch_size // ranks} or {config.batch_size // ranks + 1} per rank"),
         "ranks": "1 (one process)" if ranks == 1 else
                  f"{ranks} (mpiexec), gradients summed by {group.reducer.name} every step",
         "lr": f"{config.lr:g}, {config.lr_schedule} schedule ("
