@@ -22,6 +22,7 @@ import pytest
 import loaders
 from alexnet_cuda import checkpoint
 from alexnet_cuda.archs import TINY
+from alexnet_cuda.distributed import LAUNCHER_VARIABLES
 from alexnet_cuda.model import RANK_SHIFT, Model
 from kernels import reference
 from loaders.synthetic import SynthSpec, write_synthetic
@@ -152,6 +153,20 @@ def test_the_shards_of_a_global_batch_are_the_batch(shapes, ranks):
     with pytest.raises(ValueError, match="batch_size 2 is smaller than the 3 ranks"):
         loaders.make_loader(dataset.split("train"), batch_size=2, input_size=12, resize_size=12, train=True, seed=0,
                             epoch=0, shard=(0, 3))
+
+
+def test_one_process_without_mpiexec_never_imports_mpi4py(shapes, tmp_path):
+    script = ("import sys\nfrom alexnet_cuda.cli import main\nstatus = main(sys.argv[1:])\n"
+              "assert 'mpi4py' not in sys.modules, 'mpi4py was imported'\nsys.exit(status)")
+    command = [sys.executable, "-c", script, "train", "--data", str(shapes), "--arch", "tiny", "--device", "cpu",
+               "--no-progress", "--batch-size", "32", "--max-steps", "2", "--checkpoint-dir", str(tmp_path / "run")]
+    env = _environment()
+    for name in LAUNCHER_VARIABLES:
+        env.pop(name, None)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_SECONDS, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ranks            1 (one process)" in done.stdout
+    assert checkpoint.load(tmp_path / "run" / "last.npz").meta["ranks"] == 1
 
 
 # --- under mpiexec ----------------------------------------------------------------------------------
