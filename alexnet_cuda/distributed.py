@@ -11,6 +11,9 @@ every rank divides by the summed count. The result is the gradient of the mean l
 batch, whatever the shares (uneven, or short of images that failed to decode), so every rank
 applies the same SGD update and the weights stay identical.
 
+Besides that one buffer, the ranks agree after every step whether any was asked to stop (a one-int
+MPI all-reduce on the host, which never waits for a GPU), so they all stop after the same step.
+
 The all-reduce is MPI's Allreduce on host arrays (the cpu and emu devices) and NCCL on GPUs (CuPy's
 bindings, one rank per GPU, on the compute stream, the communicator's id broadcast over MPI).
 A process started without mpiexec never imports mpi4py: open_group() returns None and the trainer
@@ -80,8 +83,8 @@ class Group:
         return self.rank, self.size
 
     def sum_step(self, layers, loss, correct, images: int):
-        """Sum the step's gradients over the ranks, in place in every layer's `grads`, as the mean
-        over the global batch; returns the global (mean loss, top-1 count, images) as face arrays.
+        """Sum the step's gradients over the ranks and put the mean over the global batch in every
+        layer's `grads`; returns the global (mean loss, top-1 count, images) as face arrays.
         `loss` is the rank's mean over its `images`; with images 0 (a share that failed to decode
         entirely) the rank contributes nothing but takes part."""
         xp = self.face.xp
