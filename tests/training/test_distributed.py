@@ -9,7 +9,6 @@ this Python with mpi4py (the `dist` extra, which the `test` extra includes, brin
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from alexnet_cuda import checkpoint
 from alexnet_cuda.archs import TINY
 from alexnet_cuda.distributed import LAUNCHER_VARIABLES
 from alexnet_cuda.model import RANK_SHIFT, Model
+from benchmarks.dist_bench import mpiexec as find_mpiexec
 from kernels import reference
 from loaders.synthetic import SynthSpec, write_synthetic
 from tests.training.support import write_image_folder
@@ -41,11 +41,6 @@ RUN_SECONDS = 180  # one small run takes 2 to 25 s on 2 busy cores; past this it
 TOLERANCE = 32 * np.finfo(np.float32).eps
 
 
-def _mpiexec() -> str | None:
-    beside = Path(sys.executable).parent / "mpiexec"
-    return str(beside) if beside.exists() else shutil.which("mpiexec")
-
-
 def _environment(**extra):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -57,7 +52,7 @@ def _environment(**extra):
 
 @pytest.fixture(scope="module")
 def mpiexec():
-    launcher = _mpiexec()
+    launcher = find_mpiexec()
     if launcher is None:
         pytest.skip("MPI runtime cannot start: no mpiexec beside this Python or on PATH (install the dist extra)")
     probe = "from mpi4py import MPI; assert MPI.COMM_WORLD.Get_size() == 2; MPI.COMM_WORLD.Barrier()"
