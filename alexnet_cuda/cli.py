@@ -14,7 +14,8 @@ from alexnet_cuda.commands import UsageError
 COMMANDS = {
     "gradcheck": ("alexnet_cuda.commands.gradcheck", "check every backward against finite differences"),
     "summary": ("alexnet_cuda.commands.summary", "per-layer shapes, parameters and multiply-adds of an architecture"),
-    "train": ("alexnet_cuda.commands.train", "train an AlexNet with hand-written backprop and SGD"),
+    "train": ("alexnet_cuda.commands.train", "train an AlexNet with hand-written backprop and SGD (under "
+              "`mpiexec -n R`: data parallel on R processes)"),
     "eval": ("alexnet_cuda.commands.eval", "top-1/top-5 of a checkpoint on a validation split"),
     "predict": ("alexnet_cuda.commands.predict", "the top classes of images, with probabilities, under a checkpoint"),
     "import-weights": ("alexnet_cuda.commands.import_weights",
