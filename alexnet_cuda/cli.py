@@ -26,6 +26,7 @@ COMMANDS = {
     "synth": ("alexnet_cuda.commands.synth", "write the built-in synthetic image folder (10 classes of drawn shapes)"),
     "bench": ("alexnet_cuda.commands.bench", "benchmark kernels, a training step or the data loader"),
     "inspect": ("alexnet_cuda.commands.inspect", "registers, spills, shared memory and occupancy of every kernel"),
+    "plot": ("alexnet_cuda.commands.plot", "pictures: learning curves, conv filters, the roofline, a step's time"),
 }
 
 

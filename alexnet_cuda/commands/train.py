@@ -66,9 +66,12 @@ def add_arguments(parser):
                                      "fc8 starts afresh unless the data has the checkpoint's classes")
     add("--metrics-file", metavar="PATH", help="write one JSON object per epoch to this file")
     add("--no-progress", action="store_true", help="no progress bar (for logs)")
+    add("--plot", action="store_true", help="redraw curves.png (alexnet-cuda plot curves) in the checkpoint folder at "
+                                            "the end of every epoch")
 
 
 CONFIG_FLAGS = list(TrainConfig.__dataclass_fields__)  # every one is also a flag of this command
+CURVES = "curves.png"
 
 
 def run(args) -> int:
@@ -159,8 +162,12 @@ def _run(args, open_group) -> int:
     last = folder / training.LAST
     with StopSignals() as stop:
         try:
+            # Like checkpoints and metrics, the picture is rank 0's to draw.
+            refresh = _curves_refresher(folder, config.arch, saved.meta.get("history", []) if saved else []) \
+                if args.plot and (group is None or group.is_root) else None
             trainer = training.Trainer(config, dataset, face, device, loaders.make_loader, resume_from=saved,
-                                       progress_bars=not args.no_progress, should_stop=stop.requested, group=group)
+                                       progress_bars=not args.no_progress, should_stop=stop.requested,
+                                       on_epoch=refresh, group=group)
             if initial is not None:
                 try:
                     print(weights.start_from(trainer.model, initial, list(dataset.classes)))
@@ -203,6 +210,27 @@ def _end_every_rank(group, status: int) -> None:
     """After a failure that other ranks may not share, end the job rather than leave them waiting."""
     if group is not None and group.size > 1:
         group.abort(status)
+
+
+def _curves_refresher(folder: Path, arch: str, history: list[dict]):
+    """train --plot: an on_epoch callback that redraws folder/curves.png from the run's records so far
+    (the resumed checkpoint's history, then each epoch's), as `alexnet-cuda plot curves folder` would.
+    A picture that cannot be written is reported and training goes on; it never stops the run."""
+    from alexnet_cuda import plots
+    from alexnet_cuda.plots import curves
+
+    records = list(history)
+    label = curves.checkpoint_label(arch, folder)
+
+    def refresh(record: dict) -> bool:
+        records.append(record)
+        try:
+            plots.save(curves.draw([curves.run_from_records(records, label, folder)]), folder / CURVES)
+        except (OSError, plots.PlotError) as error:
+            print(f"--plot: {folder / CURVES} not redrawn ({error}); training goes on", flush=True)
+        return False
+
+    return refresh
 
 
 # Numba's simulator on this project's 2-core machine, other jobs running: one step of --arch tiny

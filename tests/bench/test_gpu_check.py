@@ -123,6 +123,22 @@ def test_summary_writer_on_sample_results(sample_outdir):
     assert results["gpu_tests"]["failures"] == 1
     assert [p["status"] for p in results["parts"]][-1] == "not started (budget spent)"
     assert results["kernels"]["rows"] and results["step"]["results"]
+    # Folded into results.json, and drawn in their place: OUTDIR keeps to eight files.
+    assert not (out / "kernels.json").exists() and not (out / "step.json").exists()
+    assert results["pictures"] == {"roofline.png": "drawn", "step.png": "drawn"}
+    assert "## Pictures" in text and "- roofline.png: drawn" in (out / "summary.md").read_text()
+    for name in ("roofline.png", "step.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {path.name for path in out.iterdir()} - {"parts.tsv"} <= DOCUMENTED
+
+
+def test_pictures_that_cannot_be_drawn_are_reported_not_fatal(tmp_path):
+    outcomes = summary.draw_pictures(tmp_path, {"kernels": None, "step": {"kind": "step", "results": [],
+                                                                          "environment": {}}})
+    assert outcomes == {"roofline.png": "not drawn: no kernels results",
+                        "step.png": "not drawn: no timed step in it (every network and face failed or was cut off): "
+                                    "nothing to draw"}
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_summary_says_what_is_missing(tmp_path):
@@ -133,7 +149,7 @@ def test_summary_says_what_is_missing(tmp_path):
     assert text.startswith("# GPU check (full): sample GPU")
 
 
-DOCUMENTED = {"summary.md", "results.json", "log.txt", "quick.jsonl", "step.json", "gpu-tests.xml", "kernels.json",
+DOCUMENTED = {"summary.md", "results.json", "log.txt", "quick.jsonl", "step.png", "gpu-tests.xml", "roofline.png",
               "train-metrics.jsonl"}
 
 
