@@ -14,7 +14,8 @@ from alexnet_cuda.commands import UsageError
 COMMANDS = {
     "gradcheck": ("alexnet_cuda.commands.gradcheck", "check every backward against finite differences"),
     "summary": ("alexnet_cuda.commands.summary", "per-layer shapes, parameters and multiply-adds of an architecture"),
-    "train": ("alexnet_cuda.commands.train", "train an AlexNet with hand-written backprop and SGD"),
+    "train": ("alexnet_cuda.commands.train", "train an AlexNet with hand-written backprop and SGD (under "
+              "`mpiexec -n R`: data parallel on R processes)"),
     "eval": ("alexnet_cuda.commands.eval", "top-1/top-5 of a checkpoint on a validation split"),
     "predict": ("alexnet_cuda.commands.predict", "the top classes of images, with probabilities, under a checkpoint"),
     "import-weights": ("alexnet_cuda.commands.import_weights",
@@ -27,6 +28,7 @@ COMMANDS = {
     "tune": ("alexnet_cuda.commands.tune", "time every candidate kernel at each shape of a network and cache the "
              "fastest (--kernel-choice measured)"),
     "inspect": ("alexnet_cuda.commands.inspect", "registers, spills, shared memory and occupancy of every kernel"),
+    "plot": ("alexnet_cuda.commands.plot", "pictures: learning curves, conv filters, the roofline, a step's time"),
 }
 
 

@@ -49,10 +49,11 @@ def top1_hits(probs, labels, xp):
     return (label_ranks(probs, labels, xp) == 0).sum()
 
 
-def evaluate(model, loader, ten_crop: bool = False, progress=None, should_stop=None) -> EvalResult:
+def evaluate(model, loader, ten_crop: bool = False, progress=None, should_stop=None, sum_across=None) -> EvalResult:
     """Loss, top-1 and top-5 over the loader's batches. The sums stay on the device and come to the
     host in one copy at the end. With should_stop, it is asked before every batch, and a True ends
-    the evaluation with EvaluationStopped."""
+    the evaluation with EvaluationStopped. sum_across (data-parallel validation, each rank holding a
+    shard of the split) sums the host vector (loss sum, top-1, top-5, images) over the ranks."""
     face, xp = model.face, model.face.xp
     loss_sum, top1, top5 = xp.zeros((), xp.float64), xp.zeros((), xp.int64), xp.zeros((), xp.int64)
     images = done = 0
@@ -89,7 +90,11 @@ def evaluate(model, loader, ten_crop: bool = False, progress=None, should_stop=N
         if progress is not None:
             progress.update(1)
     skipped = list(getattr(loader, "skipped", []))
+    sums = np.asarray(face.to_host(xp.stack([loss_sum, top1.astype(xp.float64), top5.astype(xp.float64),
+                                             xp.asarray(float(images))])))
+    if sum_across is not None:
+        sums = sum_across(sums)
+    images = int(sums[3])
     if images == 0:
         return EvalResult(float("nan"), float("nan"), float("nan"), 0, skipped)
-    sums = np.asarray(face.to_host(xp.stack([loss_sum, top1.astype(xp.float64), top5.astype(xp.float64)])))
     return EvalResult(float(sums[0]) / images, float(sums[1]) / images, float(sums[2]) / images, images, skipped)

@@ -199,7 +199,8 @@ class Dropout(Layer):
     """Inverted dropout; the identity when not training.
 
     The mask comes from Philox with key `seed` and counter offset `offset`; the model sets a fresh
-    offset before every training step, so the masks are a function of (seed, step) alone.
+    offset before every training step, so the masks are a function of (seed, step) alone (and of the
+    rank in a data-parallel run, alexnet_cuda.model.RANK_SHIFT).
     """
 
     kind = "dropout"

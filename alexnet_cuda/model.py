@@ -23,6 +23,11 @@ from alexnet_cuda.layers import Dropout, Layer, SoftmaxCrossEntropy, parameter_c
 # Independent random streams drawn from the run's seed (numpy.random.SeedSequence spawn keys).
 INIT_STREAM = 0
 DROPOUT_STREAM = 1
+# A data-parallel rank's dropout counters start at rank << RANK_SHIFT (the top 16 bits of the 64-bit
+# Philox counter word pair), so ranks draw different masks and rank 0 draws exactly the masks of a
+# single process. Step · dropout layers stays below 2^48 for any run that ends this century.
+RANK_SHIFT = 48
+MAX_RANKS = 1 << 16
 
 
 def dropout_seed(seed: int) -> int:
@@ -40,8 +45,12 @@ class SummaryRow:
 
 
 class Model:
-    def __init__(self, arch: Arch, classes: int, face, seed: int = 0, dtype=np.float32):
-        self.arch, self.classes, self.face, self.seed = arch, classes, face, seed
+    def __init__(self, arch: Arch, classes: int, face, seed: int = 0, dtype=np.float32, rank: int = 0):
+        """rank: this process's rank in a data-parallel run (alexnet_cuda.distributed); it joins the
+        dropout counters, so the masks are a function of (seed, step, rank)."""
+        if not 0 <= rank < MAX_RANKS:
+            raise ValueError(f"rank {rank}: dropout counters hold ranks 0 to {MAX_RANKS - 1}")
+        self.arch, self.classes, self.face, self.seed, self.rank = arch, classes, face, seed, rank
         self.dtype = np.dtype(dtype)
         self.layers: list[Layer] = build_layers(arch, face, classes)
         self.loss_layer = SoftmaxCrossEntropy(face)
@@ -56,9 +65,9 @@ class Model:
     # --- one training step -------------------------------------------------------------------
 
     def set_step(self, step: int) -> None:
-        """Give every dropout layer a counter offset no other (step, layer) pair uses."""
+        """Give every dropout layer a counter offset no other (step, layer, rank) uses."""
         for index, dropout in enumerate(self.dropouts):
-            dropout.offset = step * len(self.dropouts) + index
+            dropout.offset = (self.rank << RANK_SHIFT) + step * len(self.dropouts) + index
 
     def forward(self, x, training: bool):
         for layer in self.layers:

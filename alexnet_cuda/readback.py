@@ -38,19 +38,23 @@ class Readback:
         """every: steps between reads; None adapts it to about READ_SECONDS between reads."""
         self.face, self.every = face, every
         self._auto_steps = 1  # the first read comes after one step, so the bar shows a loss at once
-        self._steps: list[tuple[int, int]] = []  # (step, images)
+        self._steps: list[int] = []
         self._losses: list = []
+        self._images: list = []
         self._corrects: list = []
         self._last_read = time.perf_counter()
 
     def __len__(self) -> int:
         return len(self._steps)
 
-    def add(self, step: int, loss, correct, images: int) -> None:
-        """Keep one step's loss and top-1 count (arrays of the face's kind; nothing is read)."""
-        self._steps.append((step, images))
+    def add(self, step: int, loss, correct, images) -> None:
+        """Keep one step's loss and top-1 count (arrays of the face's kind; nothing is read), and its
+        image count: an int, or a face array where it is only known on the device (the images of all
+        ranks of a data-parallel step)."""
+        self._steps.append(step)
         self._losses.append(loss)
         self._corrects.append(correct)
+        self._images.append(images)
 
     def due(self) -> bool:
         """After the step just added, is it time to read? With a fixed interval at every multiple of
@@ -58,7 +62,7 @@ class Readback:
         if not self._steps:
             return False
         if self.every:
-            return self._steps[-1][0] % self.every == 0
+            return self._steps[-1] % self.every == 0
         return len(self._steps) >= self._auto_steps
 
     def read(self) -> list[StepValues]:
@@ -66,10 +70,13 @@ class Readback:
         if not self._steps:
             return []
         xp = self.face.xp
-        both = xp.stack([xp.stack(self._losses).astype(xp.float64), xp.stack(self._corrects).astype(xp.float64)])
-        losses, corrects = np.asarray(self.face.to_host(both))
-        values = [StepValues(step, float(loss), int(correct), images)
-                  for (step, images), loss, correct in zip(self._steps, losses, corrects, strict=True)]
+        counts_on_host = all(isinstance(count, int) for count in self._images)
+        on_device = [self._losses, self._corrects] + ([] if counts_on_host else [self._images])
+        rows = np.asarray(self.face.to_host(xp.stack([xp.stack(values).astype(xp.float64) for values in on_device])))
+        losses, corrects = rows[0], rows[1]
+        images = self._images if counts_on_host else rows[2]
+        values = [StepValues(step, float(loss), int(correct), int(count))
+                  for step, loss, correct, count in zip(self._steps, losses, corrects, images, strict=True)]
         now = time.perf_counter()
         if self.every is None:
             # The copy waited for the device, so the clock since the last read measured the device's
@@ -77,5 +84,5 @@ class Readback:
             per_second = len(values) / max(now - self._last_read, 1e-9)
             self._auto_steps = int(min(max(round(per_second * READ_SECONDS), 1), MAX_AUTO_STEPS))
         self._last_read = now
-        self._steps, self._losses, self._corrects = [], [], []
+        self._steps, self._losses, self._corrects, self._images = [], [], [], []
         return values

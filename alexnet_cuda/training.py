@@ -13,6 +13,12 @@ check of the weights it copies have found them finite.
 
 A stop asked for through should_stop (the train command sets it on SIGINT or SIGTERM) is honoured
 between steps: the step in flight finishes, last.npz is written, and the run returns "interrupted".
+
+Given a `group` (alexnet_cuda.distributed, a run under mpiexec), the trainer is one rank of a
+data-parallel run: it trains on its share of every global batch, its gradients are summed with the
+other ranks' before each update, and the losses and counts it reads back are the whole batch's. Only
+rank 0 writes checkpoints and metrics and shows progress. The ranks agree after every step whether
+any was asked to stop, so they all stop after the same step.
 """
 
 from __future__ import annotations
@@ -102,19 +108,24 @@ class Trainer:
                  resume_from: checkpoints.Checkpoint | None = None, progress_bars: bool = True,
                  on_step: Callable[[int, float], None] | None = None,
                  on_epoch: Callable[[dict], bool] | None = None, should_stop: Callable[[], bool] | None = None,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, group=None):
         """on_step(step, loss) is called for every step, in order, at the read that brought its loss
         to the host; on_epoch(metrics record) after every epoch, and training stops there
         (checkpointed, resumable) when it returns True. should_stop() is asked between steps and
         between validation batches; when it returns True the run writes last.npz and returns with
-        status "interrupted"."""
+        status "interrupted". group: the data-parallel group this rank belongs to (None: one process)."""
         self.config, self.dataset, self.face, self.device = config, dataset, face, device
-        self.make_loader, self.on_step, self.on_epoch, self.log = make_loader, on_step, on_epoch, log
-        self.should_stop = should_stop or (lambda: False)
-        self.progress_bars = progress_bars
+        self.make_loader, self.on_step, self.on_epoch = make_loader, on_step, on_epoch
+        self.group = group
+        self.is_root = group is None or group.is_root
+        self.log = log if self.is_root else (lambda line: None)
+        self._asked_to_stop = should_stop or (lambda: False)
+        self._stop_agreed = False
+        self.should_stop = self._asked_to_stop if group is None else (lambda: self._stop_agreed)
+        self.progress_bars = progress_bars and self.is_root
         self.arch = get_arch(config.arch)
         self.classes = list(dataset.classes)
-        self.model = Model(self.arch, len(self.classes), face, seed=config.seed)
+        self.model = Model(self.arch, len(self.classes), face, seed=config.seed, rank=group.rank if group else 0)
         self.position = Position()
         self.totals = EpochTotals()
         self.schedule = LRSchedule(config.lr_schedule, config.lr, config.lr_step_epochs, config.plateau_patience)
@@ -146,6 +157,8 @@ class Trainer:
                     "dropout_offset_next": self.position.step * len(self.model.dropouts),
                     "loader": "per sample from (seed, epoch, sample index)"},
             "status": status,
+            # The ranks that wrote it; any number resumes it (the position counts global batches).
+            "ranks": self.group.size if self.group else 1,
             "saved_at": time.time(),
         }
 
@@ -170,6 +183,8 @@ class Trainer:
 
     def _save(self, name: str, state: tuple[dict, dict], status: str = "ok") -> Path:
         path = self.folder / name
+        if not self.is_root:
+            return path  # every rank holds the same state; rank 0 writes it
         try:
             return checkpoints.save(path, self._meta(status), *state)
         except OSError as error:
@@ -206,7 +221,7 @@ class Trainer:
         )
 
     def _write_metrics(self, records: list[dict], append: bool) -> None:
-        if not self.config.metrics_file:
+        if not self.config.metrics_file or not self.is_root:
             return
         path = Path(self.config.metrics_file)
         try:
@@ -242,15 +257,22 @@ class Trainer:
     # --- the run ---------------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        atomic.remove_stale_temporaries(self.folder)
+        if self.is_root:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic.remove_stale_temporaries(self.folder)
         self._write_metrics(self.history, append=False)
+        if self.group is not None:
+            # Every rank builds the same weights from the seed or loads the same file; taking rank 0's
+            # makes "the same" a fact rather than an expectation.
+            for which in ("params", "velocities"):
+                self.model.load_arrays(which, self.group.broadcast_arrays(self.model.host_arrays(which)))
         try:
             while self.position.epoch < self.config.epochs and not self._step_budget_spent():
                 outcome = self._train_epoch()
                 if outcome == "stop":
                     break
                 record = self._end_epoch(partial=outcome == "budget")
+                self._agree_on_stop()
                 if outcome == "budget" or self.should_stop() or (self.on_epoch is not None and self.on_epoch(record)):
                     break
         except EvaluationStopped:
@@ -269,12 +291,19 @@ class Trainer:
     def _step_budget_spent(self) -> bool:
         return self.config.max_steps is not None and self.position.step >= self.config.max_steps
 
+    def _agree_on_stop(self) -> None:
+        """In a group, every rank learns whether any was asked to stop (a collective: every rank calls
+        it at the same points, after every step and every epoch's end)."""
+        if self.group is not None:
+            self._stop_agreed = self.group.any(self._asked_to_stop())
+
     def _loader(self, split: str, *, train: bool, start_batch: int = 0, ten_crop: bool = False):
+        shard = {} if self.group is None else {"shard": self.group.shard}
         return self.make_loader(
             self.dataset.split(split), batch_size=self.config.batch_size, input_size=self.arch.input_size,
             resize_size=self.arch.resize_size, train=train, seed=self.config.seed, epoch=self.position.epoch,
             start_batch=start_batch, workers=self.config.workers, device=loader_device(self.device),
-            face=self.face, ten_crop=ten_crop,
+            face=self.face, ten_crop=ten_crop, **shard,
         )
 
     def _train_epoch(self) -> str:
@@ -294,6 +323,7 @@ class Trainer:
                     if self.should_stop():
                         return "stop"  # asked while waiting for this batch: no step is in flight
                     self._train_step(batch.images, batch.labels)
+                    self._agree_on_stop()
                     # The loader does not yield a batch whose files all failed to decode: its number
                     # keeps the position exact for --resume all the same.
                     position.batch = batch.number + 1
@@ -303,7 +333,8 @@ class Trainer:
                     wait_before = loader.wait_seconds
                     step_started = now
                     for path, reason in loader.skipped[reported_skips:]:
-                        self._bar.write(f"skipped {path}: {reason}")
+                        if self.is_root:
+                            self._bar.write(f"skipped {path}: {reason}")
                     totals.skipped += len(loader.skipped) - reported_skips
                     reported_skips = len(loader.skipped)
                     if self.readback.due():
@@ -338,26 +369,35 @@ class Trainer:
             yield batch
 
     def _train_step(self, images, labels) -> None:
-        """Queue one step: forward, loss, top-1 count, backward, SGD. Nothing is read back here."""
+        """Queue one step: forward, loss, top-1 count, backward, (in a group: the gradients summed over
+        the ranks), SGD. Nothing is read back here. images None: this rank's share of the global batch
+        failed to decode; it takes part in the sum with nothing."""
         model, position = self.model, self.position
+        count = int(labels.shape[0])
         # A diverging run overflows on its way to NaN; the next read reports it in one clear message
         # instead of NumPy's warnings from deep inside the ops.
         with np.errstate(over="ignore", invalid="ignore"):
             model.set_step(position.step)
-            logits = model.forward(images, training=True)
-            loss, probs = model.loss(logits, labels)
-            correct = top1_hits(probs, labels, self.face.xp)
-            model.backward()
+            if images is None:
+                loss = correct = 0.0
+            else:
+                logits = model.forward(images, training=True)
+                loss, probs = model.loss(logits, labels)
+                correct = top1_hits(probs, labels, self.face.xp)
+                model.backward()
+            if self.group is not None:
+                loss, correct, count = self.group.sum_step(model.layers, loss, correct, count)
             model.sgd_step(self.schedule.lr, self.config.momentum, self.config.weight_decay)
         position.step += 1
-        self.readback.add(position.step, loss, correct, int(labels.shape[0]))
+        self.readback.add(position.step, loss, correct, count)
 
     def validate(self, ten_crop: bool = False) -> EvalResult:
         with self._loader("val", train=False, ten_crop=ten_crop) as loader:
             bar = tqdm(total=len(loader), desc="validate", unit="batch", leave=False,
                        disable=not self.progress_bars, dynamic_ncols=True)
             try:
-                result = evaluate(self.model, loader, ten_crop=ten_crop, progress=bar, should_stop=self.should_stop)
+                result = evaluate(self.model, loader, ten_crop=ten_crop, progress=bar, should_stop=self.should_stop,
+                                  sum_across=self.group.sum_host if self.group else None)
             finally:
                 bar.close()
         for path, reason in result.skipped:
@@ -369,6 +409,9 @@ class Trainer:
         self._read()
         val = self.validate()
         totals, position = self.totals, self.position
+        skipped = totals.skipped + len(val.skipped)
+        if self.group is not None:
+            skipped = int(self.group.sum_host([skipped])[0])
         record = {
             "epoch": position.epoch + 1,
             "step": position.step,
@@ -380,7 +423,7 @@ class Trainer:
             "val_top5": val.top5,
             "images_per_s": totals.images / totals.seconds if totals.seconds else 0.0,
             "data_wait_s": totals.wait_seconds,
-            "skipped_images": totals.skipped + len(val.skipped),
+            "skipped_images": skipped,
             "train_images": totals.images,
             "val_images": val.images,
             "partial": partial,
@@ -395,7 +438,7 @@ class Trainer:
             position.batch = 0
             self.totals = EpochTotals()
         self._save_last()
-        if improved:
+        if improved and self.is_root:
             try:
                 atomic.link_or_copy(self.folder / LAST, self.folder / BEST)
             except OSError as error:

@@ -9,7 +9,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[1]  # benchmarks/ is one level under the checkout
 
 
 def commit() -> str:

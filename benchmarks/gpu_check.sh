@@ -32,10 +32,13 @@
 #   results.json         the same, parsed
 #   log.txt              every part's output, in order
 #   quick.jsonl          environment, promoted, curves and tune results, one JSON object a line
-#   step.json            alexnet-cuda bench step --json
+#   step.png             where a step's time goes per layer, per face, against PyTorch (alexnet-cuda plot step)
 #   gpu-tests.xml        pytest's JUnit report (full run)
-#   kernels.json         alexnet-cuda bench kernels --json (full run)
+#   roofline.png         every timed kernel under the measured roofline (full run; alexnet-cuda plot roofline)
 #   train-metrics.jsonl  the training run's --metrics-file (full run)
+# The step and kernels parts write step.json and kernels.json; once the summary has put them whole
+# into results.json (its "step" and "kernels" keys), it removes them and draws the two pictures
+# (`alexnet-cuda plot step|roofline OUTDIR/results.json` draws them again).
 # Scratch (synthetic images, checkpoints) goes to a temporary folder that is removed at the end.
 #
 # Exit status: 0 when every part passed, 1 when a part failed or was cut off or not started, 2 for
@@ -79,7 +82,8 @@ parts="$scratch/parts.tsv"
 log="$outdir/log.txt"
 : > "$log"
 : > "$parts"
-rm -f "$outdir"/{summary.md,results.json,quick.jsonl,step.json,gpu-tests.xml,kernels.json,train-metrics.jsonl}
+rm -f "$outdir"/{summary.md,results.json,quick.jsonl,step.json,gpu-tests.xml,kernels.json,train-metrics.jsonl} \
+    "$outdir"/{roofline.png,step.png}
 
 if [ "$quick" = 1 ]; then budget=${GPU_CHECK_BUDGET_S:-160}; else budget=${GPU_CHECK_BUDGET_S:-440}; fi
 limit_cap=${GPU_CHECK_LIMIT_S:-600}
@@ -175,7 +179,7 @@ mode=full
 [ "$quick" = 1 ] && mode=quick
 "$python" -m benchmarks.summary "$outdir" --parts "$parts" --mode "$mode" >> "$log" 2>&1 \
     || echo "gpu_check: the summary could not be written; see $log" >&2
-echo "gpu_check: results in $outdir (summary.md, results.json, log.txt)"
+echo "gpu_check: results in $outdir (summary.md, results.json, log.txt; roofline.png and step.png where drawn)"
 awk -F'\t' '{ printf "  %-12s %-28s %5ss\n", $1, $2, $3 }' "$parts"
 if grep -qv $'\tok\t' "$parts"; then
     exit 1

@@ -64,12 +64,12 @@ class StepResult:
         return asdict(self)
 
 
-def trainer_model(arch: str, face, classes: int = 1000, seed: int = 0):
-    """The trainer's own model (alexnet_cuda.model.Model) of `arch` on `face`."""
+def trainer_model(arch: str, face, classes: int = 1000, seed: int = 0, rank: int = 0):
+    """The trainer's own model (alexnet_cuda.model.Model) of `arch` on `face` (as data-parallel rank `rank`)."""
     from alexnet_cuda.archs import get_arch
     from alexnet_cuda.model import Model
 
-    return Model(get_arch(arch), classes=classes, face=face, seed=seed)
+    return Model(get_arch(arch), classes=classes, face=face, seed=seed, rank=rank)
 
 
 def random_batch(face, arch: str, batch: int, classes: int = 1000, seed: int = 0):

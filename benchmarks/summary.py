@@ -8,6 +8,11 @@ train-metrics.jsonl) and the parts table (name, status, seconds, limit; tab-sepa
 them may be missing or cut short (a part that failed or ran out of time), and the summary then
 says so instead of failing. Its first lines say which parts ran, failed, were cut off or never
 started.
+
+Then, so that OUTDIR keeps to eight files, kernels.json and step.json are folded into results.json
+(its "kernels" and "step" keys hold them whole) and removed, and roofline.png and step.png are drawn
+in their place (`alexnet-cuda plot roofline|step results.json` draws them again). A picture that
+cannot be drawn is reported, never fatal: the numbers matter more than their pictures.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -291,6 +297,47 @@ def build(outdir: Path, parts_path: Path | None, environment: dict | None = None
     return results, "\n".join(lines) + "\n"
 
 
+FOLDED = ("kernels.json", "step.json")  # whole inside results.json once it is written
+PICTURES = {"roofline.png": "kernels", "step.png": "step"}  # picture: the results.json key it is drawn from
+
+
+def draw_pictures(outdir: Path, results: dict) -> dict[str, str]:
+    """Draw each picture of PICTURES from `results` into `outdir`; {picture: "drawn" or why not}."""
+    try:
+        from alexnet_cuda import plots
+        from alexnet_cuda.plots import roofline, step
+    except ImportError as error:  # a machine without matplotlib still gets its numbers
+        return {name: f"not drawn: {error}" for name in PICTURES}
+    draw = {"kernels": roofline.draw, "step": step.draw}
+    outcomes = {}
+    for name, key in PICTURES.items():
+        if not results.get(key):
+            outcomes[name] = f"not drawn: no {key} results"
+            continue
+        try:
+            plots.save(draw[key](results[key], "results.json"), outdir / name)
+            outcomes[name] = "drawn"
+        except plots.PlotError as error:
+            outcomes[name] = f"not drawn: {error}"
+        except Exception as error:  # a bug in the drawing: reported with where it happened, the run goes on
+            where = traceback.extract_tb(error.__traceback__)[-1]
+            outcomes[name] = f"FAILED: {type(error).__name__}: {error} ({Path(where.filename).name}:{where.lineno})"
+    return outcomes
+
+
+def pictures_section(outcomes: dict[str, str]) -> list[str]:
+    lines = ["## Pictures", ""]
+    lines += [f"- {name}: {outcome}" for name, outcome in outcomes.items()]
+    return lines
+
+
+def write(outdir: Path, results: dict, text: str) -> None:
+    from loaders.atomic import write_text
+
+    write_text(outdir / "results.json", json.dumps(results, indent=1, default=str) + "\n")
+    write_text(outdir / "summary.md", text)
+
+
 def environment_facts() -> dict:
     from benchmarks.environment import describe
     from kernels.gpu_probe import has_gpu
@@ -321,8 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # the summary must still be written when the GPU is in a bad state
         environment = {"error": f"{type(error).__name__}: {error}"}
     results, text = build(args.outdir, args.parts, environment, args.mode)
-    (args.outdir / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    (args.outdir / "summary.md").write_text(text)
+    write(args.outdir, results, text)
+    for name in FOLDED:  # only now that results.json holds them
+        (args.outdir / name).unlink(missing_ok=True)
+    results["pictures"] = draw_pictures(args.outdir, results)
+    text += "\n" + "\n".join(pictures_section(results["pictures"])) + "\n"
+    write(args.outdir, results, text)
     print(text)
     return 0
 

@@ -55,7 +55,7 @@ class Loader:
     """One epoch of batches; iterate once. Use as a context manager, or call close(), to stop workers."""
 
     def __init__(self, split, *, batch_size, input_size, resize_size, train, seed, epoch, start_batch, workers,
-                 device, face, ten_crop, prefetch):
+                 device, face, ten_crop, prefetch, shard=(0, 1)):
         self._source = None
         self._worker_cpu = 0.0
         self.split, self.batch_size, self.train, self.seed, self.epoch = split, batch_size, train, seed, epoch
@@ -71,7 +71,10 @@ class Loader:
             order = np.arange(count, dtype=np.int64)
             batch_count = -(-count // batch_size)
         self.first_batch = min(start_batch, batch_count)
-        self._batches = [order[k * batch_size:(k + 1) * batch_size] for k in range(self.first_batch, batch_count)]
+        rank, ranks = shard
+        self._batches = [np.array_split(order[k * batch_size:(k + 1) * batch_size], ranks)[rank]
+                         for k in range(self.first_batch, batch_count)]
+        self._yield_empty = train and ranks > 1
         self._planned_samples = sum(len(batch) for batch in self._batches)
         self.skipped: list[tuple[str, str]] = []
         self.wait_seconds = 0.0
@@ -111,6 +114,9 @@ class Loader:
                 self._account(raw)
                 if len(raw.indices):
                     return self._finish(raw)
+                if self._yield_empty:
+                    raw.release()
+                    return Batch(None, np.zeros(0, np.int32), self.first_batch + raw.number)
                 raw.release()  # nothing decoded: the slot goes straight back
             self.close()
             raise StopIteration
@@ -121,7 +127,7 @@ class Loader:
         self.skipped.extend(raw.skipped)
         self.decoded += len(raw.indices)
         seen = self.decoded + len(self.skipped)
-        if self.decoded == 0 and seen >= min(self._planned_samples, NOTHING_DECODES_AFTER):
+        if self.decoded == 0 and 0 < seen >= min(self._planned_samples, NOTHING_DECODES_AFTER):
             self.close()
             examples = "\n".join(f"  {path}: {reason}" for path, reason in self.skipped[:5])
             raise DataError(f"none of the first {seen} images of the {self.split.name} split could be decoded, "
@@ -163,7 +169,7 @@ class Loader:
 
 def make_loader(split, *, batch_size: int, input_size: int, resize_size: int, train: bool, seed: int, epoch: int,
                 start_batch: int = 0, workers: int = 0, device: str = "cpu", face=None, ten_crop: bool = False,
-                prefetch: int | None = None) -> Loader:
+                prefetch: int | None = None, shard: tuple[int, int] = (0, 1)) -> Loader:
     """Batches of one epoch of `split`.
 
     train=True: order shuffled from (seed, epoch); each image's square (shorter side to resize_size,
@@ -187,6 +193,12 @@ def make_loader(split, *, batch_size: int, input_size: int, resize_size: int, tr
     On cpu/sim, a batch's images may be the shared memory a worker wrote them to: the loader never
     reuses that memory while any array still views it, so keeping batches is safe (past a few kept
     batches, later ones are copies).
+
+    shard=(rank, ranks) is data-parallel training's cut: batch k is still the epoch's k-th run of
+    batch_size samples (the global batch), and this loader yields part `rank` of it, the global batch
+    split into `ranks` parts of as equal size as can be (numpy.array_split), so the ranks together see
+    each sample of the epoch once. A sharded training loader yields a batch with images None and no
+    labels where none of its part decoded, so that every rank takes every step.
     """
     for name, value in (("batch_size", batch_size), ("input_size", input_size), ("resize_size", resize_size)):
         if int(value) != value or value < 1:
@@ -199,9 +211,15 @@ def make_loader(split, *, batch_size: int, input_size: int, resize_size: int, tr
         raise ValueError("ten_crop is an evaluation mode; pass train=False")
     if device not in DEVICES:
         raise ValueError(f"device {device!r}: expected one of {', '.join(DEVICES)}")
+    rank, ranks = shard
+    if not 0 <= rank < ranks:
+        raise ValueError(f"shard {shard!r}: expected (rank, ranks) with 0 <= rank < ranks")
+    if train and batch_size < ranks:
+        raise ValueError(f"batch_size {batch_size} is smaller than the {ranks} ranks sharing it; each rank needs "
+                         "an image of every batch")
     if device == "gpu" and (getattr(face, "NAME", None) not in GPU_FACES or not hasattr(face, "augment_crop")):
         raise ValueError(f"face {getattr(face, 'NAME', face)!r}: the gpu augmentation runs in the augment_crop kernel "
                          f"of a GPU face module ({', '.join(f'kernels.{name}' for name in GPU_FACES)})")
     return Loader(split, batch_size=batch_size, input_size=input_size, resize_size=resize_size, train=train,
                   seed=seed, epoch=epoch, start_batch=start_batch, workers=workers, device=device, face=face,
-                  ten_crop=ten_crop, prefetch=prefetch)
+                  ten_crop=ten_crop, prefetch=prefetch, shard=(rank, ranks))

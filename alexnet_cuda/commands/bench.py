@@ -4,7 +4,8 @@ kernels  every op of alexnet2012 and alexnet-owt at batch 128, per face and vers
          against the NumPy reference, then timed against the measured roofline and the vendor
          (cuBLAS, cuDNN through PyTorch) in the same run (benchmarks.kernel_bench)
 step     images/s of a whole training step per face with a per-layer breakdown, and PyTorch's same
-         model in the same run (benchmarks.step_bench)
+         model in the same run (benchmarks.step_bench); with --ranks R, a data-parallel step on R CPU
+         ranks under mpiexec and the share of it spent summing gradients (benchmarks.dist_bench)
 loader   images/s of the data pipeline against a plain Pillow loop (benchmarks.loader_bench)
 
 Without a GPU, kernels and step time the NumPy reference on the CPU and say that GPU numbers need
@@ -44,6 +45,9 @@ def add_arguments(parser):
     step.add_argument("--warmup", type=int, default=None,
                       help="untimed steps first (default: 3 on a GPU, 1 on the CPU)")
     step.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
+    step.add_argument("--ranks", type=int, default=None, metavar="R",
+                      help="time a data-parallel step on R CPU ranks under mpiexec (NumPy reference; --batch is the "
+                           "global batch) and report the gradient all-reduce's share of it")
 
     from benchmarks import loader_bench
 
@@ -92,6 +96,8 @@ def run(args) -> int:
             if value is not None and value < (1 if name == "steps" else 0):
                 raise UsageError(f"--{name}: expected {'a positive' if name == 'steps' else 'a non-negative'} "
                                  f"number, got {value}")
+        if args.ranks is not None:
+            return _run_ranks(args, archs)
         result = step_bench.run(faces, archs, args.batch, args.steps, args.warmup, torch_baseline=not args.no_torch,
                                 on_result=_saver(args.json), kernel_choices=_kernel_choices(args))
         text = step_bench.render(result)
@@ -108,6 +114,28 @@ def _kernel_choices(args) -> tuple[str, ...]:
     from kernels.gpu_probe import has_gpu
 
     return bench_choices(args.kernel_choice, has_gpu())
+
+
+def _run_ranks(args, archs) -> int:
+    from benchmarks import dist_bench
+
+    if args.ranks < 2:
+        raise UsageError(f"--ranks {args.ranks}: a data-parallel step needs 2 ranks or more")
+    if args.batch < args.ranks:
+        raise UsageError(f"--batch {args.batch} is the global batch of {args.ranks} ranks: it needs an image per "
+                         f"rank; pass --batch {args.ranks} or more")
+    if args.face and set(args.face) != {"reference"}:
+        raise UsageError("--ranks times CPU ranks on the NumPy reference; leave --face out or pass --face reference")
+    try:
+        warmup = 1 if args.warmup is None else args.warmup
+        result = dist_bench.run(args.ranks, archs, args.batch, args.steps or 2, warmup)
+    except dist_bench.RanksUnavailable as error:
+        raise UsageError(str(error)) from error
+    print(dist_bench.render(result))
+    if args.json:
+        write_json(args.json, result)
+        print(f"\nresults written to {args.json}")
+    return 0
 
 
 def _saver(path: Path | None):

@@ -2,11 +2,18 @@
 
 With no arguments it trains alexnet-mini on the built-in synthetic dataset (generated on first
 use) on the CPU, or on the GPU where there is one.
+
+Started by `mpiexec -n R`, it is one rank of a data-parallel run (alexnet_cuda.distributed): rank 0
+prints and writes; a rank that fails says why on stderr and ends the whole job.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
+import traceback
 from pathlib import Path
 
 from alexnet_cuda import tuning
@@ -61,12 +68,50 @@ def add_arguments(parser):
                                      "fc8 starts afresh unless the data has the checkpoint's classes")
     add("--metrics-file", metavar="PATH", help="write one JSON object per epoch to this file")
     add("--no-progress", action="store_true", help="no progress bar (for logs)")
+    add("--plot", action="store_true", help="redraw curves.png (alexnet-cuda plot curves) in the checkpoint folder at "
+                                            "the end of every epoch")
 
 
 CONFIG_FLAGS = list(TrainConfig.__dataclass_fields__)  # every one is also a flag of this command
+CURVES = "curves.png"
 
 
 def run(args) -> int:
+    from alexnet_cuda import distributed
+
+    if not distributed.launched_by_mpi():
+        return _run(args, lambda face, device: None)
+    groups = []
+    with contextlib.ExitStack() as context:
+
+        def open_group(face, device):
+            """The data-parallel group, opened once the device is known and before any array exists
+            (on GPUs each rank takes its own); ranks other than 0 print nothing from here on."""
+            try:
+                group = distributed.open_group(face, device)
+            except distributed.DistributedError as error:
+                raise UsageError(str(error)) from error
+            groups.append(group)
+            if not group.is_root:
+                context.enter_context(contextlib.redirect_stdout(context.enter_context(open(os.devnull, "w"))))
+            return group
+
+        try:
+            return _run(args, open_group)
+        except BaseException as error:  # any failure of one rank must end them all, or the others wait forever
+            if not groups or groups[0].size == 1:
+                raise
+            group = groups[0]
+            print(f"alexnet-cuda train: error on rank {group.rank} of {group.size}: {error or type(error).__name__}; "
+                  f"ending every rank", file=sys.stderr, flush=True)
+            if not isinstance(error, (UsageError, KeyboardInterrupt)):
+                traceback.print_exc()
+            group.abort(2 if isinstance(error, UsageError) else 1)
+            raise
+
+
+def _run(args, open_group) -> int:
+    """The command; open_group(face, device) returns the data-parallel group, None without mpiexec."""
     import loaders
     from alexnet_cuda import config as configuration
     from alexnet_cuda import training, weights
@@ -94,25 +139,38 @@ def run(args) -> int:
         face = tuning.with_kernel_choice(face, device, args.kernel_choice, report=tuning.report_choice)
     except (DeviceError, tuning.KernelChoiceError) as error:
         raise UsageError(str(error)) from error
-
+    group = open_group(face, device)
+    if group is not None and config.batch_size < group.size:
+        raise UsageError(f"--batch-size {config.batch_size} is the global batch, shared by {group.size} ranks: it "
+                         f"needs at least one image per rank; pass --batch-size {group.size} or more")
     folder = _checkpoint_folder(args, config, saved)
+    if group is not None:
+        folder = Path(group.comm.bcast(str(folder), root=0))  # the default name has the time in it
     config.checkpoint_dir = str(folder)
+    if group is not None and not group.is_root:
+        group.comm.Barrier()  # rank 0 first: it generates the built-in dataset if it is missing, once
     try:
         dataset = loaders.open_dataset(config.data) if config.data else loaders.open_dataset(
             loaders.ensure_synthetic())
     except loaders.DataError as error:
         raise UsageError(str(error)) from error
+    if group is not None and group.is_root:
+        group.comm.Barrier()
     _check_data(dataset, config, saved)
 
-    print(_describe(config, device, face, dataset, saved))
+    print(_describe(config, device, face, dataset, saved, group))
     if device == "sim":
         _warn_of_simulated_step_time(config, face, len(dataset.classes))
     started = time.perf_counter()
     last = folder / training.LAST
     with StopSignals() as stop:
         try:
+            # Like checkpoints and metrics, the picture is rank 0's to draw.
+            refresh = _curves_refresher(folder, config.arch, saved.meta.get("history", []) if saved else []) \
+                if args.plot and (group is None or group.is_root) else None
             trainer = training.Trainer(config, dataset, face, device, loaders.make_loader, resume_from=saved,
-                                       progress_bars=not args.no_progress, should_stop=stop.requested)
+                                       progress_bars=not args.no_progress, should_stop=stop.requested,
+                                       on_epoch=refresh, group=group)
             if initial is not None:
                 try:
                     print(weights.start_from(trainer.model, initial, list(dataset.classes)))
@@ -121,20 +179,27 @@ def run(args) -> int:
             result = trainer.run()
         except (training.Diverged, training.NotWritten) as error:
             print(f"alexnet-cuda train: error: {error}", flush=True)
+            # Every rank reads the same summed losses, so all diverge at the same read; a failed write
+            # happens on rank 0 alone, and the others must not wait for it in the next step.
+            if not isinstance(error, training.Diverged):
+                _end_every_rank(group, 1)
             return 1
         except StopNow as again:
             step = saved_step(last)
             print(f"{again}: stopped at once, writing nothing more; {last} "
                   + (f"holds step {step}" if step is not None else "was never written")
                   + (f": resume with `{training.resume_command(last)}`" if step is not None else ""), flush=True)
+            _end_every_rank(group, exit_status(again.signum))
             return exit_status(again.signum)
     minutes = (time.perf_counter() - started) / 60
     position = result.position
     if result.status == "interrupted":
-        print(f"{signal_name(stop.signum)}: stopped after step {position.step} (epoch {position.epoch + 1}, "
+        # Every rank stops, but the signal may have reached only some: all exit with the one they got.
+        signum = stop.signum if group is None else group.agree_on_signal(stop.signum)
+        print(f"{signal_name(signum)}: stopped after step {position.step} (epoch {position.epoch + 1}, "
               f"batch {position.batch}), written to {last}; resume with `{training.resume_command(last)}`",
               flush=True)
-        return exit_status(stop.signum)
+        return exit_status(signum)
     if result.status == "stopped":
         print(f"stopped after --max-steps {config.max_steps} ({minutes:.1f} min); continue with "
               f"`alexnet-cuda train --resume {last} --max-steps N` (a larger N) or without --max-steps")
@@ -142,6 +207,33 @@ def run(args) -> int:
         print(f"done: {config.epochs} epochs, {position.step} steps in {minutes:.1f} min; best validation "
               f"top-1 {result.best_val_top1:.2%}; checkpoints {last} and {folder / training.BEST}")
     return 0
+
+
+def _end_every_rank(group, status: int) -> None:
+    """After a failure that other ranks may not share, end the job rather than leave them waiting."""
+    if group is not None and group.size > 1:
+        group.abort(status)
+
+
+def _curves_refresher(folder: Path, arch: str, history: list[dict]):
+    """train --plot: an on_epoch callback that redraws folder/curves.png from the run's records so far
+    (the resumed checkpoint's history, then each epoch's), as `alexnet-cuda plot curves folder` would.
+    A picture that cannot be written is reported and training goes on; it never stops the run."""
+    from alexnet_cuda import plots
+    from alexnet_cuda.plots import curves
+
+    records = list(history)
+    label = curves.checkpoint_label(arch, folder)
+
+    def refresh(record: dict) -> bool:
+        records.append(record)
+        try:
+            plots.save(curves.draw([curves.run_from_records(records, label, folder)]), folder / CURVES)
+        except (OSError, plots.PlotError) as error:
+            print(f"--plot: {folder / CURVES} not redrawn ({error}); training goes on", flush=True)
+        return False
+
+    return refresh
 
 
 # Numba's simulator on this project's 2-core machine, other jobs running: one step of --arch tiny
@@ -252,13 +344,19 @@ def _check_data(dataset, config, saved) -> None:
         raise UsageError(f"{dataset.root}: the val split has no images; validation needs some")
 
 
-def _describe(config, device, face, dataset, saved) -> str:
+def _describe(config, device, face, dataset, saved, group=None) -> str:
     steps_per_epoch = len(dataset.split("train")) // config.batch_size
+    ranks = group.size if group else 1
     lines = ["alexnet-cuda train: resolved configuration"]
     if saved is not None:
         progress = saved.meta["progress"]
+        written_by = int(saved.meta.get("ranks", 1))
         lines.append(f"  resume           {saved.path} (epoch {progress['epoch'] + 1}, batch {progress['batch']}, "
                      f"step {progress['step']})")
+        if written_by != ranks:
+            lines.append(f"                   written by {written_by} rank(s), continued on {ranks}: the position "
+                         f"counts global batches of {config.batch_size}, so the run goes on at the same batch with "
+                         f"the same weights; only the dropout masks (drawn per rank) differ from the original run's")
     data = config.data or f"{dataset.root} (built-in synthetic)"
     values = {
         "arch": config.arch,
@@ -267,7 +365,11 @@ def _describe(config, device, face, dataset, saved) -> str:
         "device": f"{device}, kernels {face.NAME}",
         "epochs": f"{config.epochs} ({steps_per_epoch} steps each)"
                   + (f", at most {config.max_steps} steps" if config.max_steps else ""),
-        "batch size": config.batch_size,
+        "batch size": config.batch_size if ranks == 1 else f"{config.batch_size} in all, " + (
+            f"{config.batch_size // ranks} per rank" if config.batch_size % ranks == 0 else
+            f"{config.batch_size // ranks} or {config.batch_size // ranks + 1} per rank"),
+        "ranks": "1 (one process)" if ranks == 1 else
+                 f"{ranks} (mpiexec), gradients summed by {group.reducer.name} every step",
         "lr": f"{config.lr:g}, {config.lr_schedule} schedule ("
               + (f"/10 every {config.lr_step_epochs} epochs" if config.lr_schedule == "step"
                  else f"/10 after {config.plateau_patience} epoch(s) without a better val top-1") + ")",

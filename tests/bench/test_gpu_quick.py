@@ -13,7 +13,7 @@ import numpy as np
 from benchmarks import gpu_quick
 from kernels import OPS, reference
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _face(name, **replaced):
