@@ -157,8 +157,10 @@ def test_shape_keys_fill_in_defaults():
 def test_other_ops_pass_through_to_the_face(tmp_path):
     face = StandIn(TIMES)
     face.relu_forward = reference.relu_forward
+    face.to_device = None
     chosen = choice.ChosenFace(face, chooser(face, tmp_path / "c.json"))
-    assert chosen.relu_forward is reference.relu_forward and chosen.NAME == "fake"
+    assert chosen.relu_forward is reference.relu_forward and chosen.to_device is None
+    assert chosen.NAME == "fake (measured)"  # reports tell it from the face's promoted versions
 
 
 def test_the_trainer_side_uses_the_atomic_writer_and_refuses_a_face_without_candidates(tmp_path):
