@@ -6,6 +6,9 @@ C (M, N) = A (M, K)·B (K, N) [+ bias along N].
         per thread): each global value is read once per block instead of once per thread.
     v3  the same at LINEAR_TILES[3] (64 x 64 x 8, a 4 x 4 register tile per thread): each staged
         value is reused 4 times. Promoted.
+    v4  v3 with two shared stages, the next tile fetched into registers while this one is
+        multiplied (gemm.py, staged_product), at DOUBLE_BUFFERED_TILE.
+    v5  v4 split into warp tiles, at WARP_TILES[0].
 
 A and B are flat arrays read through strides, so one kernel serves all three products of a linear
 layer without transposing anything in memory:
@@ -15,7 +18,7 @@ layer without transposing anything in memory:
 When a tile is staged, consecutive threads take consecutive addresses of whichever index of the
 operand is contiguous (a_col == 1 or b_col == 1, the same for the whole block), so global loads
 coalesce for every layout. The bias gradient db = Σ_n dy[n, :] is column_sums_kernel in every version.
-CANDIDATES: v2 and v3 at every tile geometry of geometry.candidate_tiles, for the measured choice.
+CANDIDATES: v2-v5 at every tile geometry of geometry.candidate_tiles, for the measured choice.
 """
 
 from __future__ import annotations
@@ -25,9 +28,25 @@ import functools
 import numpy as np
 
 from kernels.contract import check_linear_backward, check_linear_forward
-from kernels.geometry import LINEAR_TILES, candidates, grid_1d, grid_2d
+from kernels.geometry import (
+    DOUBLE_BUFFERED_TILE,
+    LINEAR_TILES,
+    WARP_TILES,
+    candidate_tiles,
+    candidates,
+    grid_1d,
+    grid_2d,
+)
 from kernels.numba.compiler import cuda, float32
-from kernels.numba.gemm import candidate_kernels, named_kernel, tile_shapes, tiled_product
+from kernels.numba.gemm import (
+    DOUBLE_BUFFERED,
+    TILED,
+    WARP_TILED,
+    candidate_kernels,
+    named_kernel,
+    tile_shapes,
+    tiled_product,
+)
 from kernels.numba.runtime import SPEC, declare, empty, launch, xp
 
 FLAT = "float32[::1]"
@@ -66,11 +85,11 @@ def store_with_bias(args, i, j, value):
     c[i, j] = value + bias[j] if has_bias else value
 
 
-def gemm_kernel(tile, name: str):
+def gemm_kernel(tile, name: str, schedule: str = TILED):
     """The v2 or v3 kernel: the tiled product of kernels/numba/gemm.py at `tile`, a geometry.Tile."""
     block_m, block_n = tile.block_m, tile.block_n
-    a_shape, b_shape = tile_shapes(tile)
-    product = tiled_product(tile, strided_at, strided_at, store_with_bias)
+    a_shape, b_shape = tile_shapes(tile, schedule)
+    product = tiled_product(tile, strided_at, strided_at, store_with_bias, schedule)
 
     def kernel(a, b, bias, c, m, n, k, a_row, a_col, b_row, b_col, has_bias):
         """As gemm_naive_kernel. Block (bx, by) covers the tile of c at rows by·block_m..,
@@ -85,9 +104,12 @@ def gemm_kernel(tile, name: str):
 
 gemm_tiled_kernel = gemm_kernel(LINEAR_TILES[2], "gemm_tiled_kernel")
 gemm_register_kernel = gemm_kernel(LINEAR_TILES[3], "gemm_register_kernel")
-GEMM_KERNELS = {1: gemm_naive_kernel, 2: gemm_tiled_kernel, 3: gemm_register_kernel}
+gemm_double_buffered_kernel = gemm_kernel(DOUBLE_BUFFERED_TILE, "gemm_double_buffered_kernel", DOUBLE_BUFFERED)
+gemm_warp_tiled_kernel = gemm_kernel(WARP_TILES[0], "gemm_warp_tiled_kernel", WARP_TILED)
+GEMM_KERNELS = {1: gemm_naive_kernel, 2: gemm_tiled_kernel, 3: gemm_register_kernel, 4: gemm_double_buffered_kernel,
+                5: gemm_warp_tiled_kernel}
 # (version, tile) -> kernel, for every candidate; the default tile of each version is among them.
-TILED_KERNELS = candidate_kernels("linear_forward", {2: gemm_tiled_kernel, 3: gemm_register_kernel}, gemm_kernel)
+TILED_KERNELS = candidate_kernels("linear_forward", {v: GEMM_KERNELS[v] for v in (2, 3, 4, 5)}, gemm_kernel)
 
 
 @cuda.jit
@@ -114,12 +136,12 @@ def _no_bias():
 
 def gemm(version, a, b, c, m, n, k, a_strides, b_strides, bias=None, tile=None):
     """c (M, N) = A·B (+ bias), A(i, p) = a[i·a_strides[0] + p·a_strides[1]], B likewise; the tiled
-    versions at `tile` (default: the version's LINEAR_TILES entry)."""
+    versions at `tile` (default: the version's own, the first of geometry.candidate_tiles)."""
     if version == 1:
         kernel = GEMM_KERNELS[1]
         grid, block = grid_2d(m, n)
     else:
-        tile = tile or LINEAR_TILES[version]
+        tile = tile or candidate_tiles("linear_forward")[version][0]
         kernel = TILED_KERNELS[version, tile]
         grid, block = tile.grid(m, n)
     launch(
@@ -177,7 +199,7 @@ def _at_tile(function, candidate):
     return bound
 
 
-CANDIDATES = {op: {c: _at_tile(function, c) for c in candidates(op, (2, 3))}
+CANDIDATES = {op: {c: _at_tile(function, c) for c in candidates(op, (2, 3, 4, 5))}
               for op, function in (("linear_forward", _linear_forward), ("linear_backward", _linear_backward))}
 
 for _version, _kernel in [(1, gemm_naive_kernel), *((v, k) for (v, _), k in TILED_KERNELS.items())]:
