@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import functools
 
-from kernels.numba.compiler import cuda, float32
+from kernels.numba.compiler import cuda, float32, inlined_device
 
 
 @functools.cache
@@ -48,7 +48,7 @@ def tile_stager(at):
     t + blockDim.x, ... of the tile. One per operand (cached), so the kernels that stage the same
     operand share its compiled code."""
 
-    @cuda.jit(device=True)
+    @inlined_device
     def stage(args, along_k, tile, mn0, mn_limit, k0, k_limit):
         depth, width = tile.shape
         for e in range(cuda.threadIdx.x, depth * width, cuda.blockDim.x):
@@ -65,7 +65,7 @@ def tile_stager(at):
     return stage
 
 
-@cuda.jit(device=True)
+@inlined_device
 def accumulate_register_tile(a_tile, b_tile, acc, a_values, b_values, ty, tx):
     """acc[i, j] += Σ_kk a_tile[kk, ty + i·RY]·b_tile[kk, tx + j·RX] for the thread's register tile,
     RY = block_m / thread_m thread rows, RX = block_n / thread_n thread columns.
@@ -109,7 +109,7 @@ def register_stager(at):
     at (mn0, k0) into the local array `values` (0 outside the bounds), walking the operand's
     contiguous axis as tile_stager does; put(along_k, values, tile) writes them to a shared stage."""
 
-    @cuda.jit(device=True)
+    @inlined_device
     def fetch(args, along_k, values, depth, width, mn0, mn_limit, k0, k_limit):
         for slot in range(values.shape[0]):
             e = cuda.threadIdx.x + slot * cuda.blockDim.x
@@ -123,7 +123,7 @@ def register_stager(at):
             k = k0 + kk
             values[slot] = at(args, row, k) if row < mn_limit and k < k_limit else float32(0.0)
 
-    @cuda.jit(device=True)
+    @inlined_device
     def put(along_k, values, tile):
         depth, width = tile.shape
         for slot in range(values.shape[0]):
@@ -159,7 +159,7 @@ def staged_product(tile, a_at, b_at, store, schedule: str):
     fetch_a, put_a = register_stager(a_at)
     fetch_b, put_b = register_stager(b_at)
 
-    @cuda.jit(device=True)
+    @inlined_device
     def origin():
         """(first row, first column, row step, column step) of this thread's outputs in the block tile."""
         if warp:
@@ -169,12 +169,12 @@ def staged_product(tile, a_at, b_at, store, schedule: str):
                     (w % warps_n) * warp_n + (lane % WARP_LANE_COLS) * 4, 0, 0)
         return cuda.threadIdx.x // thread_cols, cuda.threadIdx.x % thread_cols, thread_rows, thread_cols
 
-    @cuda.jit(device=True)
+    @inlined_device
     def offset(i, step, run_stride):
         """Where output i of a thread lies from its first: i·step (v4), or in runs of four (v5)."""
         return (i // 4) * run_stride + i % 4 if warp else i * step
 
-    @cuda.jit(device=True)
+    @inlined_device
     def product(a_tiles, b_tiles, a, a_along_k, b, b_along_k, out, m, n, k_begin, k_end, m0, n0):
         acc = cuda.local.array((thread_m, thread_n), float32)
         a_values = cuda.local.array(thread_m, float32)
@@ -232,7 +232,7 @@ def tiled_product(tile, a_at, b_at, store, schedule: str = TILED):
     thread_rows = tile.block_m // thread_m
     stage_a, stage_b = tile_stager(a_at), tile_stager(b_at)
 
-    @cuda.jit(device=True)
+    @inlined_device
     def product(a_tile, b_tile, a, a_along_k, b, b_along_k, out, m, n, k_begin, k_end, m0, n0):
         acc = cuda.local.array((thread_m, thread_n), float32)
         a_values = cuda.local.array(thread_m, float32)
