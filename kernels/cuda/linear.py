@@ -5,8 +5,10 @@
     v3  2-D register tiles (promoted)                                geometry.LINEAR_TILES[3]
     v4  v3 + double-buffered tiles and float4 loads, launch bounds   geometry.DOUBLE_BUFFERED_TILE
     v5  v4 split into warp tiles, float4 shared-memory fragments     geometry.WARP_TILES[0]
-db is one thread per column in every version. CANDIDATES: v2-v4 at every tile geometry of
-geometry.candidate_tiles, each tile its own template instantiation, for the measured choice.
+db is one thread per column in every version. CANDIDATES: v2-v5 at every tile geometry of
+geometry.candidate_tiles, each tile its own template instantiation, and the split-K candidates
+(geometry.LINEAR_SPLITS: the same kernels on a grid `splits` deep, then linear_split_sum), for the
+measured choice.
 """
 
 from __future__ import annotations
@@ -38,9 +40,21 @@ for _v, _tiles in geometry.candidate_tiles("linear_forward").items():
         DX[_v, _tile] = _gemm("linear_backward", _v, "dx", DATA_PRODUCT, _tile)
         DW[_v, _tile] = _gemm("linear_backward", _v, "dw", FILTER_PRODUCT, _tile)
 DB = declare("linear_backward", 1, "db", SOURCE, "linear_backward_db")  # every version
+SPLIT_SUM = declare("linear_forward", 3, "split_sum", SOURCE, "linear_split_sum", alternative=True)  # split-K
 
 
-def _forward(version: int, tile: geometry.Tile | None = None):
+def _product(target, tile: geometry.Tile, splits: int, m: int, n: int, k: int, inputs: tuple, c, sizes: tuple):
+    """C (m x n, into c) of one tiled kernel over a K-long reduction: in one pass, or in `splits`
+    partial products that linear_split_sum then adds in split order."""
+    count, chunk = geometry.split_chunks(k, tile.block_k, splits)
+    partial = c if count == 1 else empty((count, m, n))
+    require_int32_indexable(partial_products=partial)
+    launch(target, *tile.grid(m, n, count), (*inputs, partial, *sizes, i32(chunk)))
+    if count > 1:
+        launch(SPLIT_SUM, *geometry.grid_1d(c.size), (partial, c, i32(count), i32(c.size)))
+
+
+def _forward(version: int, tile: geometry.Tile | None = None, splits: int = 1):
     tile = tile or TILES.get(version)
 
     def linear_forward(x, w, b):
@@ -52,14 +66,14 @@ def _forward(version: int, tile: geometry.Tile | None = None):
         if version == 1:
             launch(FORWARD[1], *geometry.grid_2d(rows, outputs), (x, w, b, y, *sizes))
         else:
-            launch(FORWARD[version, tile], *tile.grid(rows, outputs), (x, w, b, y, *sizes))
+            _product(FORWARD[version, tile], tile, splits, rows, outputs, inputs, (x, w, b), y, sizes)
         return y
 
     linear_forward.__name__ = linear_forward.__qualname__ = f"linear_forward_v{version}"
     return linear_forward
 
 
-def _backward(version: int, tile: geometry.Tile | None = None):
+def _backward(version: int, tile: geometry.Tile | None = None, splits: int = 1):
     tile = tile or TILES.get(version)
 
     def linear_backward(dy, x, w):
@@ -75,8 +89,8 @@ def _backward(version: int, tile: geometry.Tile | None = None):
         else:
             # The tiled kernels take a bias pointer that only the forward product reads; the data
             # and filter products get dy there, a read-only input, never the array they write.
-            launch(DX[version, tile], *tile.grid(rows, inputs), (dy, w, dy, dx, *sizes))
-            launch(DW[version, tile], *tile.grid(outputs, inputs), (dy, x, dy, dw, *sizes))
+            _product(DX[version, tile], tile, splits, rows, inputs, outputs, (dy, w, dy), dx, sizes)
+            _product(DW[version, tile], tile, splits, outputs, inputs, rows, (dy, x, dy), dw, sizes)
         launch(DB, *geometry.grid_1d(outputs), (dy, db, i32(rows), i32(outputs)))
         return dx, dw, db
 
@@ -88,5 +102,5 @@ VERSIONS = {
     "linear_forward": {v: _forward(v) for v in (1, 2, 3, 4, 5)},
     "linear_backward": {v: _backward(v) for v in (1, 2, 3, 4, 5)},
 }
-CANDIDATES = {op: {c: make(c.version, c.tile) for c in geometry.candidates(op, VERSIONS[op])}
+CANDIDATES = {op: {c: make(c.version, c.tile, c.splits) for c in geometry.candidates(op, VERSIONS[op])}
               for op, make in (("linear_forward", _forward), ("linear_backward", _backward))}

@@ -24,7 +24,8 @@ CASES = [case for case in TINY if case.op in geometry.GEMM_OPS] + WIDE_CASES
 
 
 def alternatives(face):
-    return {op: [c for c in launchers if c.tile != geometry.candidate_tiles(op)[c.version][0]]
+    """{op: the candidates only the measured choice launches}: other tiles, and split K."""
+    return {op: [c for c in launchers if c.tile != geometry.candidate_tiles(op)[c.version][0] or c.splits > 1]
             for op, launchers in face.CANDIDATES.items()}
 
 
