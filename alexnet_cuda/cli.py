@@ -25,6 +25,8 @@ COMMANDS = {
     "prepare": ("alexnet_cuda.commands.prepare", "decode an image folder once into a packed memory-mapped dataset"),
     "synth": ("alexnet_cuda.commands.synth", "write the built-in synthetic image folder (10 classes of drawn shapes)"),
     "bench": ("alexnet_cuda.commands.bench", "benchmark kernels, a training step or the data loader"),
+    "tune": ("alexnet_cuda.commands.tune", "time every candidate kernel at each shape of a network and cache the "
+             "fastest (--kernel-choice measured)"),
     "inspect": ("alexnet_cuda.commands.inspect", "registers, spills, shared memory and occupancy of every kernel"),
     "plot": ("alexnet_cuda.commands.plot", "pictures: learning curves, conv filters, the roofline, a step's time"),
 }

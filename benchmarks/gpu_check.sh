@@ -14,6 +14,9 @@
 #                AlexNet shape at batch 128, against the NumPy reference: one line each
 #   curves       30 training steps of alexnet-mini per face against the CPU reference of the same seed
 #   step         alexnet-cuda bench step --arch alexnet-owt: images/s of both faces against PyTorch
+#   tune         alexnet-cuda tune for alexnet2012 and alexnet-owt at batch 128, each face: every
+#                candidate kernel timed at every GEMM-shaped call, the choice and its gain over the
+#                promoted version (kernels/choice.py), one line per shape in quick.jsonl
 # and without --quick:
 #   gpu-tests    pytest -m gpu tests: promoted versions first, then the trainer, the benchmarks'
 #                machinery, the other versions last (4 pytest-xdist workers where it imports)
@@ -28,7 +31,7 @@
 #   summary.md           what ran, failed and was cut off, and every result as tables
 #   results.json         the same, parsed
 #   log.txt              every part's output, in order
-#   quick.jsonl          environment, promoted and curves results, one JSON object a line
+#   quick.jsonl          environment, promoted, curves and tune results, one JSON object a line
 #   step.png             where a step's time goes per layer, per face, against PyTorch (alexnet-cuda plot step)
 #   gpu-tests.xml        pytest's JUnit report (full run)
 #   roofline.png         every timed kernel under the measured roofline (full run; alexnet-cuda plot roofline)
@@ -145,8 +148,20 @@ train_short() {
         --max-steps 50 --device gpu --kernels cuda --workers 8 --checkpoint-dir "$scratch/checkpoints" \
         --metrics-file "$outdir/train-metrics.jsonl" --no-progress
 }
-export -f environment gpu_tests train_short
-export python scratch outdir
+# The measured kernel choice for both networks and faces; its cache goes to the scratch folder, so a
+# run leaves no state behind for the next one.
+tune_both() {
+    local arch face
+    for arch in alexnet2012 alexnet-owt; do
+        for face in $faces; do
+            [ "$face" = reference ] && continue
+            "$python" -m alexnet_cuda tune --arch "$arch" --batch 128 --device gpu --kernels "$face" \
+                --cache "$scratch/choices.json" --jsonl "$outdir/quick.jsonl" || return
+        done
+    done
+}
+export -f environment gpu_tests train_short tune_both
+export python scratch outdir faces
 
 run_part environment 20 bash -c environment
 run_part promoted 75 "$python" -m benchmarks.gpu_quick kernels "$outdir/quick.jsonl" "${face_args[@]}"
@@ -154,6 +169,7 @@ run_part curves 45 "$python" -m benchmarks.gpu_quick curves "$outdir/quick.jsonl
 run_part step 45 "$python" -m alexnet_cuda bench step --arch alexnet-owt --steps 3 --warmup 1 "${face_args[@]}" \
     --json "$outdir/step.json"
 if [ "$quick" = 0 ]; then
+    run_part tune 60 bash -c tune_both
     run_part gpu-tests 130 bash -c gpu_tests
     run_part kernels 80 "$python" -m alexnet_cuda bench kernels --json "$outdir/kernels.json"
     run_part train 75 bash -c train_short

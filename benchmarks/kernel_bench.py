@@ -24,6 +24,7 @@ from benchmarks.counts import counts
 from benchmarks.report import KernelRow, fill_rates, fill_verdict, format_kernel_rows
 from benchmarks.shapes import ARCHS, DEFAULT_BATCH, benchmark_cases
 from kernels import GPU_FACES
+from kernels.geometry import GEMM_OPS
 
 NO_GPU_NOTE = ("No CUDA GPU on this machine: GPU numbers need a GPU (benchmarks/gpu_check.sh on one). "
                "Timed here: the NumPy reference face on the CPU.")
@@ -36,7 +37,11 @@ def case_seed(case) -> int:
 
 def face_versions(face, op: str, which: str) -> list[tuple[str, object, bool]]:
     """[(version label, function, promoted?)] of `op` in `face`: the promoted version only, or every
-    numbered version when `which` is 'all'. A face without VERSIONS gives its contract function."""
+    numbered version when `which` is 'all'. A face without VERSIONS gives its contract function, a
+    face with a measured kernel choice its GEMM-shaped ops as "measured" (the choice is made on the
+    first call, the validation's, and named in the log)."""
+    if getattr(face, "chooser", None) is not None:  # a kernels.choice.ChosenFace: its GEMM ops only
+        return [("measured", getattr(face, op), False)] if op in GEMM_OPS else []
     versions = getattr(face, "VERSIONS", {}).get(op)
     if not versions:
         return [("contract", getattr(face, op), True)]
@@ -67,8 +72,9 @@ def validate(face, function, case, device_args, reference_outputs) -> str:
     return "ok"
 
 
-def _load_faces(names, gpu: bool, notes: list[str]):
+def _load_faces(names, gpu: bool, notes: list[str], kernel_choices=("promoted",), log=print):
     import kernels
+    from alexnet_cuda import tuning
 
     loaded = []
     for name in names:
@@ -77,18 +83,26 @@ def _load_faces(names, gpu: bool, notes: list[str]):
                          "and GPU numbers need a GPU")
             continue
         try:
-            loaded.append(kernels.load(name))
+            face = kernels.load(name)
         except (kernels.FaceUnavailable, ImportError) as error:
             notes.append(f"face {name}: not available ({error})")
+            continue
+        if "promoted" in kernel_choices or name == "reference":
+            loaded.append(face)
+        if "measured" in kernel_choices and name != "reference":
+            loaded.append(tuning.with_kernel_choice(face, "gpu", "measured",
+                                                    report=lambda m: log("    " + tuning.choice_line(m))))
     return loaded
 
 
 def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, ops=None, versions: str = "promoted",
-        vendor: bool = True, log=None, on_case=None) -> dict:
+        vendor: bool = True, log=None, on_case=None, kernel_choices=("promoted",)) -> dict:
     """Run the kernel benchmark; returns a JSON-ready dict (see render() for the text form).
 
     on_case(result), if given, is called after every case with the results so far ("complete" is
-    false until the last case is done), so that a run stopped part-way still leaves its rows."""
+    false until the last case is done), so that a run stopped part-way still leaves its rows.
+    kernel_choices: "promoted", "measured" or both (alexnet_cuda.tuning.bench_choices): the GPU faces'
+    promoted versions and their measured choice (kernels/choice.py), side by side."""
     from benchmarks import ceilings as ceiling_module
     from benchmarks import environment
     from kernels.gpu_probe import has_gpu
@@ -98,7 +112,7 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, ops=None, ve
     notes = [] if gpu else [NO_GPU_NOTE]
     if faces is None:
         faces = GPU_FACES if gpu else ("reference",)
-    loaded = _load_faces(faces, gpu, notes)
+    loaded = _load_faces(faces, gpu, notes, kernel_choices, log)
     selected = benchmark_cases(archs, batch, ops)
     log(f"bench kernels: {len(selected)} cases x faces {', '.join(f.NAME for f in loaded) or 'none'}; "
         f"measuring ceilings")

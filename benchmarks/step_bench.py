@@ -246,10 +246,13 @@ def bench_torch(arch: str, batch: int, steps: int, warmup: int) -> tuple[float |
 
 def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, steps: int | None = None,
         warmup: int | None = None, torch_baseline: bool = True, model_builder=trainer_model, log=None,
-        on_result=None) -> dict:
+        on_result=None, kernel_choices=("promoted",)) -> dict:
     """The step benchmark; returns a JSON-ready dict (render() gives the text). on_result(result),
-    if given, is called after each (arch, face) with the results so far."""
+    if given, is called after each (arch, face) with the results so far. kernel_choices: "promoted",
+    "measured" or both, per GPU face (alexnet_cuda.tuning.bench_choices); the measured face chooses
+    during the warm-up steps, so its timed steps run the choices."""
     import kernels
+    from alexnet_cuda import tuning
     from benchmarks import environment
     from kernels.gpu_probe import has_gpu
 
@@ -274,7 +277,8 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, steps: int |
                 status = f"PyTorch baseline failed: {type(error).__name__}: {error}"
             if status not in notes:
                 notes.append(status)
-        for name in faces:
+        runs = [(n, c) for n in faces for c in (("promoted",) if n == "reference" else kernel_choices)]
+        for name, kernel_choice in runs:
             if name != "reference" and not gpu:
                 notes.append(f"face {name}: not timed without a GPU")
                 continue
@@ -283,14 +287,17 @@ def run(faces=None, archs=tuple(ARCHS), batch: int = DEFAULT_BATCH, steps: int |
             except (kernels.FaceUnavailable, ImportError) as error:
                 notes.append(f"face {name}: not available ({error})")
                 continue
-            log(f"bench step: {arch} on {name}")
+            if kernel_choice == "measured":
+                face = tuning.with_kernel_choice(face, "gpu", "measured",
+                                                 report=lambda m: log("    " + tuning.choice_line(m)))
+            log(f"bench step: {arch} on {face.NAME}")
             try:
                 model = model_builder(arch, face)
                 images, labels = random_batch(face, arch, batch)
                 timed = bench_model(model, images, labels, gpu=name != "reference", steps=steps, warmup=warmup,
                                     breakdown_steps=max(1, min(steps, 3)))
             except Exception as error:  # a face that cannot run a step is reported, the others still run
-                result["results"].append(StepResult(arch, name, batch, 0, 0.0, 0.0, 0.0,
+                result["results"].append(StepResult(arch, face.NAME, batch, 0, 0.0, 0.0, 0.0,
                                                     note=f"failed: {type(error).__name__}: {error}").as_dict())
                 log(f"    failed: {type(error).__name__}: {error}")
                 if on_result is not None:

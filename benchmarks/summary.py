@@ -220,6 +220,22 @@ def quick_section(records: list[dict], parts: list[dict]) -> list[str]:
     return lines
 
 
+def tune_section(records: list[dict], parts: list[dict]) -> list[str]:
+    """`alexnet-cuda tune` per network and face: each shape's promoted and chosen time and the gain."""
+    choices = [r for r in records if r.get("part") == "tune" and r.get("kind") == "choice"]
+    status = {part["part"]: part["status"] for part in parts}.get("tune")
+    lines = ["## Measured kernel choice (alexnet-cuda tune)", ""]
+    if status and status != "ok":
+        lines += [f"- the part: {status}; the shapes below are those measured before it stopped", ""]
+    if not choices:
+        return [*lines, "No choices (the part failed or did not run; see log.txt)."]
+    rows = [[r["arch"], r["face"], r["op"], r["shape"], _fmt(r["ms"].get("promoted"), ".3f"), r["choice"],
+             _fmt(r["ms"].get(r["choice"]), ".3f"), f"{r['gain']:.2f}x", ", ".join(r.get("refused", {})) or "-"]
+            for r in choices]
+    headers = ["arch", "face", "op", "shape", "promoted ms", "choice", "choice ms", "gain", "refused"]
+    return [*lines, markdown_table(headers, rows)]
+
+
 def tests_section(junit: dict | None) -> list[str]:
     if junit is None:
         return ["## GPU tests", "", "No test report (the part failed to start or ran out of time; see log.txt)."]
@@ -272,6 +288,8 @@ def build(outdir: Path, parts_path: Path | None, environment: dict | None = None
                                 [[p["part"], p["status"], str(p["seconds"]), _cell(p["limit"])] for p in parts])
                  if parts else "No parts table.")
     sections = [quick_section(quick, parts), step_section(step)]
+    if any(part["part"] == "tune" for part in parts):
+        sections.append(tune_section(quick, parts))
     if mode == "full":
         sections += [tests_section(junit), kernel_section(kernels), train_section(metrics)]
     for section in sections:

@@ -48,6 +48,11 @@ def gather_versions(modules) -> dict[str, dict[int, object]]:
     return {op: dict(sorted(launchers.items())) for op, launchers in sorted(versions.items())}
 
 
+def gather_candidates(modules) -> dict[str, dict[object, object]]:
+    """A GPU face's CANDIDATES, {op: {geometry.Candidate: launcher}}, from its GEMM modules'."""
+    return {op: dict(launchers) for module in modules for op, launchers in module.CANDIDATES.items()}
+
+
 def promoted_functions(versions: dict[str, dict[int, object]], promoted: dict[str, int]) -> dict[str, object]:
     """What a GPU face exports under each op's name: the launcher of the version `promoted` names."""
     missing = [op for op in OPS if op not in promoted or promoted[op] not in versions.get(op, {})]

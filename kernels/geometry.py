@@ -138,8 +138,13 @@ def split_k(k_total: int, block_k: int, output_blocks: int,
     """
     wanted = max(1, target_blocks // max(output_blocks, 1))
     most = max(1, ceil_div(k_total, max(min_chunk, block_k)))
-    splits = min(wanted, most)
-    chunk = ceil_div(ceil_div(max(k_total, 1), splits), block_k) * block_k
+    return split_chunks(k_total, block_k, min(wanted, most))
+
+
+def split_chunks(k_total: int, block_k: int, splits: int) -> tuple[int, int]:
+    """(splits, chunk) of a K-long reduction asked to run in `splits` splits: chunk is a multiple of
+    block_k, and the count comes out smaller than asked when that many would leave a split empty."""
+    chunk = ceil_div(ceil_div(max(k_total, 1), max(splits, 1)), block_k) * block_k
     return ceil_div(max(k_total, 1), chunk), chunk
 
 
@@ -147,6 +152,68 @@ def split_k(k_total: int, block_k: int, output_blocks: int,
 # thread tiles with K steps of 16, so that each 64 x 16 tile of A or B is exactly one float4 per
 # thread of the 256, and each of the two shared-memory stages costs one barrier per 16 k.
 DOUBLE_BUFFERED_TILE = Tile(64, 64, 16, 4, 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Candidates of the measured kernel choice (kernels/choice.py): every tiled GEMM version at a few
+# tile geometries, declared here once for both GPU faces, each compiled as a kernel of its own. The
+# first geometry of each version is the one its VERSIONS entry launches; the others are tried only
+# when the choice is measured. 128 x 128 blocks with 8 x 8 per thread halve the shared-memory reads
+# per multiply-add again, for the large products (conv2, fc6, fc7), at the price of fewer blocks
+# (a 13 x 13 conv3-5 at batch 128 is 168 x 384: only 6 tiles of 128 rows in M). The double-buffered
+# v4 takes the same tile with K steps of 8 (one float4 per thread per operand and stage): at K steps of
+# 16 its data gradient needs 8 more bytes than the 128 registers that v4's two blocks per SM leave a
+# thread, and spilled on sm_90 (NVRTC, CUDA 13).
+# ---------------------------------------------------------------------------------------------
+
+WIDE_TILE = Tile(128, 128, 8, 8, 8)
+# v5, CUDA C only (gemm.cuh, WarpTiledThreads): a warp's lanes form a 4 x 8 grid over a warp tile of
+# (4·thread_m) x (8·thread_n), so 128 x 128 blocks with 16 x 4 per thread are 8 warps of 64 x 32 (256
+# threads) and 64 x 64 blocks with 8 x 4 are 4 warps of 32 x 32 (128 threads). K steps of 8: one
+# float4 per thread per operand and stage in both.
+WARP_TILES = (Tile(128, 128, 8, 16, 4), Tile(64, 64, 8, 8, 4))
+GEMM_OPS = ("conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward")
+# Split-K candidates of the linear layers, at the default tile of the register-tiled and warp-tiled
+# versions. fc6 at batch 128 is a 128 x 4096 output: 128 tiles of 64 x 64 (64 of 128 x 128) for an
+# H200's 132 SMs, each tile a 9216-long reduction. Split in 2 or 4 along K it keeps 256 or 512
+# blocks busy; a second kernel adds the partial products in split order, so the result is the same
+# in every run. (conv2d's filter gradient splits K by itself: split_k above.)
+LINEAR_SPLITS = (2, 4)
+LINEAR_SPLIT_VERSIONS = (3, 5)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to run a GEMM-shaped op: a numbered version launched at a tile geometry, its K split
+    across `splits` blocks per output tile (linear only; 1: not split)."""
+
+    version: int
+    tile: Tile
+    splits: int = 1
+
+    def __str__(self) -> str:
+        t = self.tile
+        split = f" split{self.splits}" if self.splits > 1 else ""
+        return f"v{self.version} {t.block_m}x{t.block_n}x{t.block_k}/{t.thread_m}x{t.thread_n}{split}"
+
+
+def candidate_tiles(op: str) -> dict[int, tuple[Tile, ...]]:
+    """{version: tiles} of a GEMM-shaped op, the default tile of each version first."""
+    if op not in GEMM_OPS:
+        raise ValueError(f"{op!r} has no tile candidates; the GEMM-shaped ops are {', '.join(GEMM_OPS)}")
+    tiles = CONV_TILES if op.startswith("conv2d") else LINEAR_TILES
+    return {2: (tiles[2],), 3: (tiles[3], WIDE_TILE), 4: (DOUBLE_BUFFERED_TILE, WIDE_TILE), 5: WARP_TILES}
+
+
+def candidates(op: str, versions) -> list[Candidate]:
+    """Every candidate of `op` among `versions` (the ones a face has), in version order, then the
+    split-K ones of the linear layers."""
+    tiles = candidate_tiles(op)
+    found = [Candidate(v, tile) for v, version_tiles in tiles.items() if v in versions for tile in version_tiles]
+    if op.startswith("linear"):
+        found += [Candidate(v, tiles[v][0], splits) for v in LINEAR_SPLIT_VERSIONS if v in versions
+                  for splits in LINEAR_SPLITS]
+    return found
 
 
 def template_arguments(tile: Tile) -> str:

@@ -64,6 +64,9 @@ def _common(parser):
                         help="a network whose shapes to time (repeatable; default: both)")
     parser.add_argument("--batch", type=int, default=128, help="batch size (default: 128)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON here")
+    parser.add_argument("--kernel-choice", choices=("promoted", "measured"), default=None,
+                        help="the GPU faces' GEMM-shaped ops: promoted versions, the measured choice "
+                             "(kernels/choice.py) or, by default on a GPU, both side by side")
 
 
 def run(args) -> int:
@@ -80,7 +83,7 @@ def run(args) -> int:
 
         try:
             result = kernel_bench.run(faces, archs, args.batch, args.op, args.versions, vendor=not args.no_vendor,
-                                      on_case=_saver(args.json))
+                                      on_case=_saver(args.json), kernel_choices=_kernel_choices(args))
         except (ValueError, Tf32Enabled) as error:
             raise UsageError(str(error)) from error
         text = kernel_bench.render(result)
@@ -96,7 +99,7 @@ def run(args) -> int:
         if args.ranks is not None:
             return _run_ranks(args, archs)
         result = step_bench.run(faces, archs, args.batch, args.steps, args.warmup, torch_baseline=not args.no_torch,
-                                on_result=_saver(args.json))
+                                on_result=_saver(args.json), kernel_choices=_kernel_choices(args))
         text = step_bench.render(result)
         failed = any(r.get("note", "") and r["note"].startswith("failed") for r in result["results"])
     print(text)
@@ -104,6 +107,13 @@ def run(args) -> int:
         write_json(args.json, result)
         print(f"\nresults written to {args.json}")
     return 1 if failed else 0
+
+
+def _kernel_choices(args) -> tuple[str, ...]:
+    from alexnet_cuda.tuning import bench_choices
+    from kernels.gpu_probe import has_gpu
+
+    return bench_choices(args.kernel_choice, has_gpu())
 
 
 def _run_ranks(args, archs) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alexnet_cuda import tuning
 from alexnet_cuda.backends import DEVICES, GPU_FACES
 
 
@@ -17,6 +18,7 @@ def add_arguments(parser):
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where the kernels run, as for train (default: auto)")
     parser.add_argument("--kernels", choices=GPU_FACES, default="cuda", help="kernel face on a GPU (default: cuda)")
+    tuning.add_argument(parser)
     parser.add_argument("-b", "--batch-size", type=int, default=None,
                         help="images per batch (default: the checkpoint's)")
     parser.add_argument("-j", "--workers", type=int, default=0, help="image-decoding worker processes (default: 0)")
@@ -43,7 +45,8 @@ def run(args) -> int:
         raise UsageError(f"--workers {args.workers}: must be zero or positive")
     try:
         device, face = select_face(args.device, args.kernels)
-    except DeviceError as error:
+        face = tuning.with_kernel_choice(face, device, args.kernel_choice, report=tuning.report_choice)
+    except (DeviceError, tuning.KernelChoiceError) as error:
         raise UsageError(str(error)) from error
     data = args.data or meta["config"].get("data")
     try:

@@ -16,6 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
+from alexnet_cuda import tuning
 from alexnet_cuda.archs import ARCHS
 from alexnet_cuda.backends import DEVICES, GPU_FACES
 from alexnet_cuda.commands import UsageError
@@ -39,6 +40,7 @@ def add_arguments(parser):
                                           "(NumPy reference), gpu, sim (Numba's CUDA simulator: single kernels, "
                                           "not training), emu (the CUDA C kernels compiled by g++ for the CPU)")
     add("--kernels", choices=GPU_FACES, help="kernel face on a GPU (default: cuda)")
+    tuning.add_argument(parser)
     add("--epochs", type=int, help=_defaults("epochs"))
     add("--max-steps", type=int, metavar="N", help="stop after N SGD steps in all (checkpointed; --resume goes on)")
     # -b, -j, --wd and -p/--print-freq: the flags of pytorch/examples' ImageNet script, for the same settings
@@ -134,7 +136,8 @@ def _run(args, open_group) -> int:
         raise UsageError(str(error)) from error
     try:
         device, face = select_face(config.device, config.kernels)
-    except DeviceError as error:
+        face = tuning.with_kernel_choice(face, device, args.kernel_choice, report=tuning.report_choice)
+    except (DeviceError, tuning.KernelChoiceError) as error:
         raise UsageError(str(error)) from error
     group = open_group(face, device)
     if group is not None and config.batch_size < group.size:

@@ -12,6 +12,8 @@ with runtime.declare. Besides the contract functions the face exposes
 - VERSIONS: every numbered version of every op with the contract's signature; the header of each
   .cu file says what each version adds;
 - PROMOTED: {op: version}, the one place that says which version a contract function runs;
+- CANDIDATES: {op: {geometry.Candidate: launcher}} of the GEMM-shaped ops, every tiled version at
+  every tile geometry, among which kernels/choice.py picks by measurement;
 - compile_targets(): every kernel of every version as a CudaTarget(op, version, kernel, source,
   name_expression); kernels.toolchain.nvrtc compiles them without a GPU and pairs each with
   ptxas's registers, spills, shared memory and stack (nvrtc.resource_report);
@@ -28,7 +30,7 @@ from __future__ import annotations
 import cupy
 import numpy as np
 
-from kernels import OPS, gather_versions, promoted_functions
+from kernels import OPS, gather_candidates, gather_versions, promoted_functions
 from kernels.cuda import conv2d, dropout, linear, lrn, maxpool, relu, runtime, sgd, softmax_xent
 from kernels.cuda.augment import augment_crop
 from kernels.cuda.runtime import (
@@ -62,6 +64,7 @@ PROMOTED: dict[str, int] = {
 
 VERSIONS = gather_versions((conv2d, dropout, linear, lrn, maxpool, relu, sgd, softmax_xent))
 globals().update(promoted_functions(VERSIONS, PROMOTED))  # conv2d_forward = VERSIONS["conv2d_forward"][3], ...
+CANDIDATES = gather_candidates((conv2d, linear))  # {op: {geometry.Candidate: launcher}}: kernels/choice.py
 
 
 def to_device(array):
@@ -83,7 +86,7 @@ def promoted_targets() -> list[CudaTarget]:
     (db reductions, split-K sums, the loss mean) those launchers also use."""
     promoted = []
     for target in runtime.targets():
-        if target.op not in PROMOTED:
+        if target.op not in PROMOTED or target.alternative:
             continue  # kernels outside the contract (the loader's augment) have tests of their own
         version = PROMOTED[target.op]
         shared_helper = target.version < version and target.kernel not in ("main", "dx", "dw", "rows")
@@ -95,6 +98,7 @@ def promoted_targets() -> list[CudaTarget]:
 __all__ = [
     "NAME",
     "augment_crop",
+    "CANDIDATES",
     "PROMOTED",
     "VERSIONS",
     "CudaKernelError",

@@ -12,6 +12,7 @@
 //      splits its K = N·OH·OW across blocks (split-K) into a partial buffer that a second kernel
 //      adds in split order, so the result is the same on every run.
 //   v3 v2 + register blocking. v4 v3 + double-buffered tiles, __launch_bounds__.
+//   v5 v4 with warp tiles: float4 fragment reads from shared memory (gemm.cuh, WarpTiledThreads).
 //   db is the v1 kernel in every version: it reads dy once and is bandwidth-bound already.
 //
 // Checked: python -m pytest tests/kernels/test_conformance.py -k conv2d_backward
@@ -117,10 +118,10 @@ struct FilterOutput {
     }
 };
 
-// v2 (TM = TN = 1), v3, v4 dx. Block (blockIdx.x, blockIdx.y, g = blockIdx.z) computes the BM x BN
+// v2 (TM = TN = 1), v3, v4, v5 dx. Block (blockIdx.x, blockIdx.y, g = blockIdx.z) computes the BM x BN
 // tile at (blockIdx.y·BM, blockIdx.x·BN) of dx[g] (C/G x N·H·W) (out), K = F/G·KH·KW.
 // Grid: (ceil(N·H·W / BN), ceil(C/G / BM), G); block: (BM/TM)·(BN/TN) threads.
-template <int BM, int BN, int BK, int TM, int TN, bool DOUBLE_BUFFERED>
+template <int BM, int BN, int BK, int TM, int TN, int SCHEDULE>
 __device__ __forceinline__ void conv2d_backward_dx_gemm(const float* __restrict__ dy, const float* __restrict__ w,
                                                         float* __restrict__ dx, const ConvShape& s) {
     const int g = blockIdx.z;
@@ -129,17 +130,14 @@ __device__ __forceinline__ void conv2d_backward_dx_gemm(const float* __restrict_
     const DataOutput out{dx, s, g};
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const int positions = s.n * s.in_plane, k = s.fg * s.taps;
-    if constexpr (DOUBLE_BUFFERED)
-        gemm_double_buffered<BM, BN, BK, TM, TN>(weights, gradient, out, s.cg, positions, 0, k, m0, n0);
-    else
-        gemm_tiled<BM, BN, BK, TM, TN>(weights, gradient, out, s.cg, positions, 0, k, m0, n0);
+    gemm<SCHEDULE, BM, BN, BK, TM, TN>(weights, gradient, out, s.cg, positions, 0, k, m0, n0);
 }
 
 // v2, v3, v4 dw. Block (blockIdx.x, blockIdx.y, blockIdx.z = g·splits + split) computes the BM x BN
 // tile at (blockIdx.y·BM, blockIdx.x·BN) of dw[g] (F/G x C/G·KH·KW) summed over positions
 // [split·chunk, min((split + 1)·chunk, N·OH·OW)) (out: dw, or partial[split] when splits > 1).
 // Grid: (ceil(C/G·KH·KW / BN), ceil(F/G / BM), G·splits); chunk is a multiple of BK.
-template <int BM, int BN, int BK, int TM, int TN, bool DOUBLE_BUFFERED>
+template <int BM, int BN, int BK, int TM, int TN, int SCHEDULE>
 __device__ __forceinline__ void conv2d_backward_dw_gemm(const float* __restrict__ dy, const float* __restrict__ x,
                                                         float* __restrict__ target, int splits, int chunk,
                                                         const ConvShape& s) {
@@ -150,36 +148,47 @@ __device__ __forceinline__ void conv2d_backward_dw_gemm(const float* __restrict_
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const int positions = s.n * s.out_plane;
     const int k_begin = split * chunk, k_end = min(positions, k_begin + chunk);
-    if constexpr (DOUBLE_BUFFERED)
-        gemm_double_buffered<BM, BN, BK, TM, TN>(gradient, columns, out, s.fg, s.filter, k_begin, k_end, m0, n0);
-    else
-        gemm_tiled<BM, BN, BK, TM, TN>(gradient, columns, out, s.fg, s.filter, k_begin, k_end, m0, n0);
+    gemm<SCHEDULE, BM, BN, BK, TM, TN>(gradient, columns, out, s.fg, s.filter, k_begin, k_end, m0, n0);
 }
 
 template <int BM, int BN, int BK, int TM, int TN>
 __global__ void conv2d_backward_dx_tiled(const float* __restrict__ dy, const float* __restrict__ w,
                                          float* __restrict__ dx, CONV_SHAPE_PARAMS) {
-    conv2d_backward_dx_gemm<BM, BN, BK, TM, TN, false>(dy, w, dx, CONV_SHAPE);
+    conv2d_backward_dx_gemm<BM, BN, BK, TM, TN, GEMM_TILED>(dy, w, dx, CONV_SHAPE);
 }
 
 template <int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)
     conv2d_backward_dx_double_buffered(const float* __restrict__ dy, const float* __restrict__ w,
                                        float* __restrict__ dx, CONV_SHAPE_PARAMS) {
-    conv2d_backward_dx_gemm<BM, BN, BK, TM, TN, true>(dy, w, dx, CONV_SHAPE);
+    conv2d_backward_dx_gemm<BM, BN, BK, TM, TN, GEMM_DOUBLE_BUFFERED>(dy, w, dx, CONV_SHAPE);
+}
+
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+    conv2d_backward_dx_warp_tiled(const float* __restrict__ dy, const float* __restrict__ w,
+                                  float* __restrict__ dx, CONV_SHAPE_PARAMS) {
+    conv2d_backward_dx_gemm<BM, BN, BK, TM, TN, GEMM_WARP_TILED>(dy, w, dx, CONV_SHAPE);
 }
 
 template <int BM, int BN, int BK, int TM, int TN>
 __global__ void conv2d_backward_dw_tiled(const float* __restrict__ dy, const float* __restrict__ x,
                                          float* __restrict__ target, int splits, int chunk, CONV_SHAPE_PARAMS) {
-    conv2d_backward_dw_gemm<BM, BN, BK, TM, TN, false>(dy, x, target, splits, chunk, CONV_SHAPE);
+    conv2d_backward_dw_gemm<BM, BN, BK, TM, TN, GEMM_TILED>(dy, x, target, splits, chunk, CONV_SHAPE);
 }
 
 template <int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)
     conv2d_backward_dw_double_buffered(const float* __restrict__ dy, const float* __restrict__ x,
                                        float* __restrict__ target, int splits, int chunk, CONV_SHAPE_PARAMS) {
-    conv2d_backward_dw_gemm<BM, BN, BK, TM, TN, true>(dy, x, target, splits, chunk, CONV_SHAPE);
+    conv2d_backward_dw_gemm<BM, BN, BK, TM, TN, GEMM_DOUBLE_BUFFERED>(dy, x, target, splits, chunk, CONV_SHAPE);
+}
+
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+    conv2d_backward_dw_warp_tiled(const float* __restrict__ dy, const float* __restrict__ x,
+                                  float* __restrict__ target, int splits, int chunk, CONV_SHAPE_PARAMS) {
+    conv2d_backward_dw_gemm<BM, BN, BK, TM, TN, GEMM_WARP_TILED>(dy, x, target, splits, chunk, CONV_SHAPE);
 }
 
 // Split-K second pass: dw[e] = Σ_{split = 0 .. splits−1} partial[split·count + e], in split order

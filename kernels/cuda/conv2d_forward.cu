@@ -8,6 +8,7 @@
 //   v3 v2 + register blocking (TM x TN outputs per thread).
 //   v4 v3 + double-buffered shared memory, 16-byte loads of the weights where aligned,
 //      __launch_bounds__.
+//   v5 v4 with warp tiles: float4 fragment reads from shared memory (gemm.cuh, WarpTiledThreads).
 //
 // Checked: python -m pytest tests/kernels/test_conformance.py -k conv2d_forward
 //   (every version against the reference: g++ emulator here, `-m gpu` on a GPU; NVRTC for
@@ -56,10 +57,10 @@ struct ForwardOutput {
     }
 };
 
-// v2 (TM = TN = 1), v3 and v4 (DOUBLE_BUFFERED). Block (blockIdx.x, blockIdx.y, g = blockIdx.z)
+// v2 (TM = TN = 1), v3, v4 and v5 (SCHEDULE, gemm.cuh). Block (blockIdx.x, blockIdx.y, g = blockIdx.z)
 // computes the BM x BN tile of y[g] (F/G x N·OH·OW) at (blockIdx.y·BM, blockIdx.x·BN) (out).
 // Grid: (ceil(N·OH·OW / BN), ceil(F/G / BM), G); block: (BM/TM)·(BN/TN) threads.
-template <int BM, int BN, int BK, int TM, int TN, bool DOUBLE_BUFFERED>
+template <int BM, int BN, int BK, int TM, int TN, int SCHEDULE>
 __device__ __forceinline__ void conv2d_forward_gemm(const float* __restrict__ x, const float* __restrict__ w,
                                                     const float* __restrict__ b, float* __restrict__ y,
                                                     const ConvShape& s) {
@@ -69,21 +70,26 @@ __device__ __forceinline__ void conv2d_forward_gemm(const float* __restrict__ x,
     const ForwardOutput out{y, b, s, g};
     const int positions = s.n * s.out_plane;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-    if constexpr (DOUBLE_BUFFERED)
-        gemm_double_buffered<BM, BN, BK, TM, TN>(weights, columns, out, s.fg, positions, 0, s.filter, m0, n0);
-    else
-        gemm_tiled<BM, BN, BK, TM, TN>(weights, columns, out, s.fg, positions, 0, s.filter, m0, n0);
+    gemm<SCHEDULE, BM, BN, BK, TM, TN>(weights, columns, out, s.fg, positions, 0, s.filter, m0, n0);
 }
 
 template <int BM, int BN, int BK, int TM, int TN>
 __global__ void conv2d_forward_tiled(const float* __restrict__ x, const float* __restrict__ w,
                                      const float* __restrict__ b, float* __restrict__ y, CONV_SHAPE_PARAMS) {
-    conv2d_forward_gemm<BM, BN, BK, TM, TN, false>(x, w, b, y, CONV_SHAPE);
+    conv2d_forward_gemm<BM, BN, BK, TM, TN, GEMM_TILED>(x, w, b, y, CONV_SHAPE);
 }
 
 template <int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)
     conv2d_forward_double_buffered(const float* __restrict__ x, const float* __restrict__ w,
                                    const float* __restrict__ b, float* __restrict__ y, CONV_SHAPE_PARAMS) {
-    conv2d_forward_gemm<BM, BN, BK, TM, TN, true>(x, w, b, y, CONV_SHAPE);
+    conv2d_forward_gemm<BM, BN, BK, TM, TN, GEMM_DOUBLE_BUFFERED>(x, w, b, y, CONV_SHAPE);
+}
+
+// v5: register room for the 16 x 4 thread tile rather than v4's two blocks per SM.
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+    conv2d_forward_warp_tiled(const float* __restrict__ x, const float* __restrict__ w,
+                              const float* __restrict__ b, float* __restrict__ y, CONV_SHAPE_PARAMS) {
+    conv2d_forward_gemm<BM, BN, BK, TM, TN, GEMM_WARP_TILED>(x, w, b, y, CONV_SHAPE);
 }

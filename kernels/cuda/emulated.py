@@ -36,6 +36,8 @@ class EmulatedCudaFace:
         self.backend = emulator.EmulatorBackend()
         for op in OPS:
             setattr(self, op, self._emulated(getattr(cuda_face, op)))
+        self.CANDIDATES = {op: {candidate: self._emulated(launcher) for candidate, launcher in launchers.items()}
+                           for op, launchers in cuda_face.CANDIDATES.items()}
 
     def _emulated(self, function):
         @functools.wraps(function)

@@ -28,6 +28,9 @@
 //   v4 gemm_double_buffered: v3 plus two shared-memory stages, so the global loads of tile t + 1
 //      are in flight while tile t is multiplied, one barrier per tile instead of two, and 16-byte
 //      (float4) loads for dense operands.
+//   v5 gemm_double_buffered with WarpTiledThreads: v4 with the block split into warp tiles, each
+//      lane's fragments read from shared memory as float4 runs (the warp-tiling of the published
+//      hand-written SGEMMs that come within 10% of cuBLAS).
 
 #pragma once
 
@@ -177,20 +180,85 @@ struct GemmStage {
     }
 };
 
-// v4. Same contract, thread layout and result as gemm_tiled, with two shared-memory stages.
+// Which outputs of the block tile a thread owns, and how it reads its TM + TN fragment values from
+// one k row of the staged tiles: rows row(i), i < TM, and columns col(j), j < TN, of the block tile.
+//
+// InterleavedThreads (v2-v4, gemm_tiled's layout): rows ty + i·(BM/TM), columns tx + j·(BN/TN), so
+// a warp reads consecutive floats of the B row (no bank conflicts) and stores consecutive columns.
+template <int BM, int BN, int TM, int TN>
+struct InterleavedThreads {
+    static constexpr int ROWS = BM / TM, COLS = BN / TN, THREADS = ROWS * COLS;
+    int ty, tx;
+    __device__ InterleavedThreads() : ty(threadIdx.x / COLS), tx(threadIdx.x % COLS) {}
+    __device__ __forceinline__ int row(int i) const { return ty + i * ROWS; }
+    __device__ __forceinline__ int col(int j) const { return tx + j * COLS; }
+    __device__ __forceinline__ void fragments(const float* a_row, const float* b_row, float (&a)[TM],
+                                              float (&b)[TN]) const {
+#pragma unroll
+        for (int i = 0; i < TM; ++i) a[i] = a_row[row(i)];
+#pragma unroll
+        for (int j = 0; j < TN; ++j) b[j] = b_row[col(j)];
+    }
+};
+
+// WarpTiledThreads (v5): the block tile is split into warp tiles of WM x WN = (4·TM) x (8·TN), one
+// per warp, and a warp's 32 lanes form a 4 x 8 grid over its tile. A lane owns TM/4 runs of four
+// consecutive rows (16 rows apart) and TN/4 runs of four consecutive columns (32 apart), so each
+// fragment run is one 16-byte shared-memory load: TM/4 + TN/4 loads per k instead of TM + TN. The
+// lanes of a warp read 16 consecutive rows of A and 32 consecutive columns of B, without bank
+// conflicts, and a warp's reads stay inside its own warp tile.
+constexpr int WARP_LANE_ROWS = 4, WARP_LANE_COLS = 8;
+
+template <int BM, int BN, int TM, int TN>
+struct WarpTiledThreads {
+    static constexpr int WM = WARP_LANE_ROWS * TM, WN = WARP_LANE_COLS * TN, WARPS_N = BN / WN;
+    static constexpr int THREADS = 32 * (BM / WM) * WARPS_N;
+    static_assert(TM % 4 == 0 && TN % 4 == 0 && BM % WM == 0 && BN % WN == 0,
+                  "a warp tile of 4 x 8 lanes with float4 runs must divide the block tile");
+    static_assert(THREADS == (BM / TM) * (BN / TN), "one thread per TM x TN outputs, as in every version");
+    int row0, col0;  // the lane's first row and column in the block tile
+    __device__ WarpTiledThreads() {
+        const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+        row0 = (warp / WARPS_N) * WM + (lane / WARP_LANE_COLS) * 4;
+        col0 = (warp % WARPS_N) * WN + (lane % WARP_LANE_COLS) * 4;
+    }
+    __device__ __forceinline__ int row(int i) const { return row0 + (i / 4) * (WARP_LANE_ROWS * 4) + i % 4; }
+    __device__ __forceinline__ int col(int j) const { return col0 + (j / 4) * (WARP_LANE_COLS * 4) + j % 4; }
+    __device__ __forceinline__ void fragments(const float* a_row, const float* b_row, float (&a)[TM],
+                                              float (&b)[TN]) const {
+        // 16-byte aligned: rows of the staged tiles are multiples of 4 floats (GEMM_SMEM_PAD) on
+        // __align__(16) arrays, and every run starts on a multiple of 4.
+#pragma unroll
+        for (int r = 0; r < TM / 4; ++r) {
+            const float4 v = *reinterpret_cast<const float4*>(a_row + row(4 * r));
+            a[4 * r] = v.x, a[4 * r + 1] = v.y, a[4 * r + 2] = v.z, a[4 * r + 3] = v.w;
+        }
+#pragma unroll
+        for (int r = 0; r < TN / 4; ++r) {
+            const float4 v = *reinterpret_cast<const float4*>(b_row + col(4 * r));
+            b[4 * r] = v.x, b[4 * r + 1] = v.y, b[4 * r + 2] = v.z, b[4 * r + 3] = v.w;
+        }
+    }
+};
+
+// v4 and v5. Same contract and result as gemm_tiled, with two shared-memory stages; Threads is the
+// thread layout (InterleavedThreads for v4, WarpTiledThreads for v5).
 //   Iteration t multiplies stage t % 2 while the loads of tile t + 1 are in flight into registers,
 //   then writes them to the other stage. One barrier per tile suffices: the stage written in
 //   iteration t was last read in iteration t - 1, which every thread finished before that
-//   iteration's barrier.
-//   Preconditions: blockDim.x == THREADS; BK·BM and BK·BN are multiples of 4·THREADS.
-template <int BM, int BN, int BK, int TM, int TN, class OperandA, class OperandB, class Epilogue>
+//   iteration's barrier. Both operands are staged k-major (tile[k][mn]), so a k-contiguous A, such
+//   as x or the weights, is transposed on its way into shared memory.
+//   Preconditions: blockDim.x == Threads::THREADS; BK·BM and BK·BN are multiples of 4·THREADS.
+template <int BM, int BN, int BK, int TM, int TN, template <int, int, int, int> class Threads = InterleavedThreads,
+          class OperandA, class OperandB, class Epilogue>
 __device__ __forceinline__ void gemm_double_buffered(const OperandA& a, const OperandB& b, const Epilogue& out,
                                                      int M, int N, int k_begin, int k_end, int m0, int n0) {
-    constexpr int ROWS = BM / TM, COLS = BN / TN, THREADS = ROWS * COLS;
     static_assert(BM % TM == 0 && BN % TN == 0, "a thread tile must divide the block tile");
+    using Layout = Threads<BM, BN, TM, TN>;
+    constexpr int THREADS = Layout::THREADS;
     __shared__ __align__(16) float a_tiles[2][BK][BM + GEMM_SMEM_PAD];
     __shared__ __align__(16) float b_tiles[2][BK][BN + GEMM_SMEM_PAD];
-    const int ty = threadIdx.x / COLS, tx = threadIdx.x % COLS;
+    const Layout layout;
     GemmStage<BK, BM, THREADS, OperandA> a_stage;
     GemmStage<BK, BN, THREADS, OperandB> b_stage;
 
@@ -217,10 +285,7 @@ __device__ __forceinline__ void gemm_double_buffered(const OperandA& a, const Op
 #pragma unroll
         for (int kk = 0; kk < BK; ++kk) {
             float a_frag[TM], b_frag[TN];
-#pragma unroll
-            for (int i = 0; i < TM; ++i) a_frag[i] = a_tiles[current][kk][ty + i * ROWS];
-#pragma unroll
-            for (int j = 0; j < TN; ++j) b_frag[j] = b_tiles[current][kk][tx + j * COLS];
+            layout.fragments(a_tiles[current][kk], b_tiles[current][kk], a_frag, b_frag);
 #pragma unroll
             for (int i = 0; i < TM; ++i)
 #pragma unroll
@@ -235,13 +300,27 @@ __device__ __forceinline__ void gemm_double_buffered(const OperandA& a, const Op
 
 #pragma unroll
     for (int i = 0; i < TM; ++i) {
-        const int m = m0 + ty + i * ROWS;
+        const int m = m0 + layout.row(i);
 #pragma unroll
         for (int j = 0; j < TN; ++j) {
-            const int n = n0 + tx + j * COLS;
+            const int n = n0 + layout.col(j);
             if (m < M && n < N) out.store(m, n, acc[i][j]);
         }
     }
+}
+
+// The product a kernel runs, by schedule: what the .cu files' templates take as SCHEDULE.
+enum GemmSchedule { GEMM_TILED = 0, GEMM_DOUBLE_BUFFERED = 1, GEMM_WARP_TILED = 2 };
+
+template <int SCHEDULE, int BM, int BN, int BK, int TM, int TN, class OperandA, class OperandB, class Epilogue>
+__device__ __forceinline__ void gemm(const OperandA& a, const OperandB& b, const Epilogue& out, int M, int N,
+                                     int k_begin, int k_end, int m0, int n0) {
+    if constexpr (SCHEDULE == GEMM_WARP_TILED)
+        gemm_double_buffered<BM, BN, BK, TM, TN, WarpTiledThreads>(a, b, out, M, N, k_begin, k_end, m0, n0);
+    else if constexpr (SCHEDULE == GEMM_DOUBLE_BUFFERED)
+        gemm_double_buffered<BM, BN, BK, TM, TN>(a, b, out, M, N, k_begin, k_end, m0, n0);
+    else
+        gemm_tiled<BM, BN, BK, TM, TN>(a, b, out, M, N, k_begin, k_end, m0, n0);
 }
 
 // A plain strided matrix as an operand: element (mn, k) at base[mn·ld + k] when K_CONTIGUOUS,

@@ -9,7 +9,11 @@
 //   v2 shared-memory tiles, one output per thread (gemm.cuh, gemm_tiled with a 1 x 1 thread tile).
 //   v3 v2 + 2-D register tiles (gemm_tiled, TM x TN).
 //   v4 v3 + double-buffered tiles and float4 loads (gemm_double_buffered), __launch_bounds__.
+//   v5 v4 split into warp tiles, float4 fragment reads from shared memory (WarpTiledThreads).
 //   db is one thread per column in every version: it reads dy once, coalesced across columns.
+// Split-K (candidates of the measured choice, geometry.LINEAR_SPLITS): every tiled kernel reduces
+// k in [blockIdx.z·chunk, (blockIdx.z + 1)·chunk) into its own partial product, and
+// linear_split_sum adds the partials in split order, so the result is the same in every run.
 //
 // Checked: python -m pytest tests/kernels/test_conformance.py -k linear
 //   (every version against the reference: g++ emulator here, `-m gpu` on a GPU; NVRTC for
@@ -61,12 +65,16 @@ extern "C" __global__ void linear_backward_db(const float* __restrict__ dy, floa
     db[col] = acc;
 }
 
-// y[m, n] = value + b[n]: the bias rides in the forward product's epilogue.
+// y[m, n] = value + b[n]: the bias rides in the forward product's epilogue (of split 0 only, when
+// K is split, so that the split sum adds it once).
 struct BiasedOutput {
     float* y;
     const float* b;
     int ld;
-    __device__ __forceinline__ void store(int m, int n, float value) const { y[m * ld + n] = value + b[n]; }
+    bool with_bias;
+    __device__ __forceinline__ void store(int m, int n, float value) const {
+        y[m * ld + n] = with_bias ? value + b[n] : value;
+    }
 };
 
 struct PlainOutput {
@@ -78,55 +86,72 @@ struct PlainOutput {
 // Which product a tiled kernel computes; every one is C (M x N) = A (M x K) · B (K x N).
 enum LinearProduct { FORWARD = 0, DATA = 1, FILTER = 2 };
 
-// v2 (TM = TN = 1), v3 and v4. Block (blockIdx.x, blockIdx.y) computes the BM x BN tile of C at
-// (blockIdx.y·BM, blockIdx.x·BN) (out: y, dx or dw). Grid (ceil(N / BN), ceil(M / BM)); block
-// (BM/TM)·(BN/TN) threads. `a` and `b_operand` are the product's inputs in this order:
+// v2 (TM = TN = 1), v3, v4 and v5. Block (blockIdx.x, blockIdx.y, blockIdx.z) computes the BM x BN
+// tile of C at (blockIdx.y·BM, blockIdx.x·BN) over k in [blockIdx.z·chunk, (blockIdx.z + 1)·chunk)
+// (out: y, dx or dw when gridDim.z is 1; else partial product blockIdx.z of gridDim.z, M·N floats
+// apart, for linear_split_sum). Grid (ceil(N / BN), ceil(M / BM), splits); chunk a multiple of BK
+// (geometry.split_chunks), K itself without a split; block (BM/TM)·(BN/TN) threads. `a` and
+// `b_operand` are the product's inputs in this order:
 //   FORWARD x, w (C = y, M = N rows, N = O, K = I; `bias` used)
 //   DATA    dy, w (C = dx, M = N rows, N = I, K = O)
 //   FILTER  dy, x (C = dw, M = O, N = I, K = N rows)
-template <int BM, int BN, int BK, int TM, int TN, bool DOUBLE_BUFFERED, int PRODUCT>
+template <int BM, int BN, int BK, int TM, int TN, int SCHEDULE, int PRODUCT>
 __device__ __forceinline__ void linear_gemm(const float* __restrict__ a, const float* __restrict__ b_operand,
                                             const float* __restrict__ bias, float* __restrict__ c, int rows,
-                                            int inputs, int outputs) {
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+                                            int inputs, int outputs, int chunk) {
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, split = blockIdx.z;
+    const int k_begin = split * chunk;
     if constexpr (PRODUCT == FORWARD) {
         const DenseOperand<true> xs(a, inputs);         // x (N x I), k = i
         const DenseOperand<true> ws(b_operand, inputs); // w (O x I) read as (n = o, k = i)
-        const BiasedOutput out{c, bias, outputs};
-        if constexpr (DOUBLE_BUFFERED)
-            gemm_double_buffered<BM, BN, BK, TM, TN>(xs, ws, out, rows, outputs, 0, inputs, m0, n0);
-        else
-            gemm_tiled<BM, BN, BK, TM, TN>(xs, ws, out, rows, outputs, 0, inputs, m0, n0);
+        const BiasedOutput out{c + static_cast<size_t>(split) * rows * outputs, bias, outputs, split == 0};
+        gemm<SCHEDULE, BM, BN, BK, TM, TN>(xs, ws, out, rows, outputs, k_begin, min(k_begin + chunk, inputs), m0, n0);
     } else if constexpr (PRODUCT == DATA) {
         const DenseOperand<true> dys(a, outputs);         // dy (N x O), k = o
         const DenseOperand<false> ws(b_operand, inputs);  // w (O x I) read as (n = i, k = o)
-        const PlainOutput out{c, inputs};
-        if constexpr (DOUBLE_BUFFERED)
-            gemm_double_buffered<BM, BN, BK, TM, TN>(dys, ws, out, rows, inputs, 0, outputs, m0, n0);
-        else
-            gemm_tiled<BM, BN, BK, TM, TN>(dys, ws, out, rows, inputs, 0, outputs, m0, n0);
+        const PlainOutput out{c + static_cast<size_t>(split) * rows * inputs, inputs};
+        gemm<SCHEDULE, BM, BN, BK, TM, TN>(dys, ws, out, rows, inputs, k_begin, min(k_begin + chunk, outputs), m0, n0);
     } else {
         const DenseOperand<false> dys(a, outputs);        // dy (N x O) read as (m = o, k = n)
         const DenseOperand<false> xs(b_operand, inputs);  // x (N x I) read as (n = i, k = n)
-        const PlainOutput out{c, inputs};
-        if constexpr (DOUBLE_BUFFERED)
-            gemm_double_buffered<BM, BN, BK, TM, TN>(dys, xs, out, outputs, inputs, 0, rows, m0, n0);
-        else
-            gemm_tiled<BM, BN, BK, TM, TN>(dys, xs, out, outputs, inputs, 0, rows, m0, n0);
+        const PlainOutput out{c + static_cast<size_t>(split) * outputs * inputs, inputs};
+        gemm<SCHEDULE, BM, BN, BK, TM, TN>(dys, xs, out, outputs, inputs, k_begin, min(k_begin + chunk, rows), m0, n0);
     }
 }
 
 template <int BM, int BN, int BK, int TM, int TN, int PRODUCT>
 __global__ void linear_tiled(const float* __restrict__ a, const float* __restrict__ b_operand,
                              const float* __restrict__ bias, float* __restrict__ c, int rows, int inputs,
-                             int outputs) {
-    linear_gemm<BM, BN, BK, TM, TN, false, PRODUCT>(a, b_operand, bias, c, rows, inputs, outputs);
+                             int outputs, int chunk) {
+    linear_gemm<BM, BN, BK, TM, TN, GEMM_TILED, PRODUCT>(a, b_operand, bias, c, rows, inputs, outputs, chunk);
 }
 
 template <int BM, int BN, int BK, int TM, int TN, int PRODUCT>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)
     linear_double_buffered(const float* __restrict__ a, const float* __restrict__ b_operand,
                            const float* __restrict__ bias, float* __restrict__ c, int rows, int inputs,
-                           int outputs) {
-    linear_gemm<BM, BN, BK, TM, TN, true, PRODUCT>(a, b_operand, bias, c, rows, inputs, outputs);
+                           int outputs, int chunk) {
+    linear_gemm<BM, BN, BK, TM, TN, GEMM_DOUBLE_BUFFERED, PRODUCT>(a, b_operand, bias, c, rows, inputs, outputs,
+                                                                   chunk);
+}
+
+// v5: register room for the 16 x 4 thread tile rather than v4's two blocks per SM.
+template <int BM, int BN, int BK, int TM, int TN, int PRODUCT>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+    linear_warp_tiled(const float* __restrict__ a, const float* __restrict__ b_operand,
+                      const float* __restrict__ bias, float* __restrict__ c, int rows, int inputs, int outputs,
+                      int chunk) {
+    linear_gemm<BM, BN, BK, TM, TN, GEMM_WARP_TILED, PRODUCT>(a, b_operand, bias, c, rows, inputs, outputs, chunk);
+}
+
+// Split-K sum, every tiled version: c[i] (out) = Σ_s partial[s·size + i], the splits added in order
+// s = 0, 1, ... (partial: the `splits` partial products of a split launch, split 0 with the bias).
+// Any 1-D grid covering size.
+extern "C" __global__ void linear_split_sum(const float* __restrict__ partial, float* __restrict__ c, int splits,
+                                            int size) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= size) return;
+    float acc = 0.0f;
+    for (int s = 0; s < splits; ++s) acc += partial[static_cast<size_t>(s) * size + i];
+    c[i] = acc;
 }

@@ -49,6 +49,8 @@ class CudaTarget:
     kernel: str  # its role within the version: "main", "dx", "dw", "db", "reduce", ...
     source: Path  # the .cu file
     name_expression: str  # an extern "C" name or a template instantiation, as CuPy's get_function takes
+    threads: int | None = None  # threads per block where the tile fixes them (the occupancy report reads it)
+    alternative: bool = False  # a tile geometry only the measured kernel choice launches (kernels/choice.py)
 
     def __str__(self) -> str:
         return f"{self.name_expression} ({self.op} v{self.version} {self.kernel}, {self.source.name})"
@@ -61,10 +63,11 @@ def source_path(name: str) -> Path:
     return nvrtc.SOURCE_DIR / name
 
 
-def declare(op: str, version: int, kernel: str, source: str, name_expression: str) -> CudaTarget:
+def declare(op: str, version: int, kernel: str, source: str, name_expression: str, threads: int | None = None,
+            alternative: bool = False) -> CudaTarget:
     """Register a kernel; called at import by each launcher module, so the registry is complete
     before any module is compiled."""
-    target = CudaTarget(op, version, kernel, source_path(source), name_expression)
+    target = CudaTarget(op, version, kernel, source_path(source), name_expression, threads, alternative)
     if any(t.name_expression == target.name_expression and t.source == target.source for t in _TARGETS):
         raise ValueError(f"{target} is declared twice")
     _TARGETS.append(target)

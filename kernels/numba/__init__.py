@@ -12,6 +12,8 @@ runtime.declare. Besides the contract functions the face exposes
 - VERSIONS: every numbered version of every op, each with the contract's signature (kernel files
   list what each version adds);
 - PROMOTED: {op: version}, the one place that says which version the contract function runs;
+- CANDIDATES: {op: {geometry.Candidate: launcher}} of the GEMM-shaped ops, every tiled version at
+  every tile geometry, among which kernels/choice.py picks by measurement;
 - compile_targets(): every kernel of every version with its launch signature (KernelTarget), which
   kernels.toolchain.numba_compile compiles to PTX without a GPU;
 - augment_crop: the data loader's kernel, outside the contract (kernels/reference/augment.py).
@@ -19,7 +21,7 @@ runtime.declare. Besides the contract functions the face exposes
 
 from __future__ import annotations
 
-from kernels import OPS, gather_versions, promoted_functions
+from kernels import OPS, gather_candidates, gather_versions, promoted_functions
 from kernels.numba import conv2d, dropout, linear, lrn, maxpool, relu, runtime, sgd, softmax_xent
 from kernels.numba.augment import augment_crop
 from kernels.numba.mode import MODE
@@ -47,6 +49,7 @@ PROMOTED: dict[str, int] = {
 
 VERSIONS = gather_versions((conv2d, dropout, linear, lrn, maxpool, relu, sgd, softmax_xent))
 globals().update(promoted_functions(VERSIONS, PROMOTED))  # conv2d_forward = VERSIONS["conv2d_forward"][3], ...
+CANDIDATES = gather_candidates((conv2d, linear))  # {op: {geometry.Candidate: launcher}}: kernels/choice.py
 
 
 def compile_targets() -> list[KernelTarget]:
@@ -57,6 +60,7 @@ def compile_targets() -> list[KernelTarget]:
 __all__ = [
     "MODE",
     "NAME",
+    "CANDIDATES",
     "PROMOTED",
     "VERSIONS",
     "KernelTarget",

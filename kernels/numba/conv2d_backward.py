@@ -31,7 +31,7 @@ The launchers are in kernels/numba/conv2d.py.
 
 from __future__ import annotations
 
-from kernels.geometry import CONV_TILES, REDUCE_THREADS
+from kernels.geometry import CONV_TILES, DOUBLE_BUFFERED_TILE, REDUCE_THREADS, WARP_TILES
 from kernels.numba.compiler import cuda, float32
 from kernels.numba.conv2d_operands import (
     filter_columns_at,
@@ -41,7 +41,7 @@ from kernels.numba.conv2d_operands import (
     store_filter_partial,
     weight_taps_at,
 )
-from kernels.numba.gemm import named_kernel, tile_shapes, tiled_product
+from kernels.numba.gemm import DOUBLE_BUFFERED, TILED, WARP_TILED, named_kernel, tile_shapes, tiled_product
 from kernels.numba.reduce import block_reduce
 
 NCHW = "float32[:, :, :, ::1]"
@@ -107,12 +107,11 @@ def conv_filter_direct_kernel(dy, x, dw, stride, pad, groups):
     dw[f, c, i, j] = total
 
 
-def _data_kernel(version: int, name: str):
-    """The v2 or v3 dx kernel: the tiled product of kernels/numba/gemm.py at CONV_TILES[version]."""
-    tile = CONV_TILES[version]
+def data_kernel(tile, name: str, schedule: str = TILED):
+    """The v2 or v3 dx kernel: the tiled product of kernels/numba/gemm.py at `tile`, a geometry.Tile."""
     block_m, block_n = tile.block_m, tile.block_n
-    a_shape, b_shape = tile_shapes(tile)
-    product = tiled_product(tile, weight_taps_at, output_gradient_taps_at, store_data)
+    a_shape, b_shape = tile_shapes(tile, schedule)
+    product = tiled_product(tile, weight_taps_at, output_gradient_taps_at, store_data, schedule)
 
     def kernel(dy, w_taps, dx, kh, kw, stride, pad, groups):
         """dy (N, F, OH, OW), w_taps (F, CG, KH·KW) = w viewed by taps; dx (N, C, H, W) out.
@@ -135,12 +134,11 @@ def _data_kernel(version: int, name: str):
     return named_kernel(kernel, name)
 
 
-def _filter_kernel(version: int, name: str):
-    """The v2 or v3 split-K dw kernel: the tiled product of kernels/numba/gemm.py at CONV_TILES[version]."""
-    tile = CONV_TILES[version]
+def filter_kernel(tile, name: str, schedule: str = TILED):
+    """The v2 or v3 split-K dw kernel: the tiled product of kernels/numba/gemm.py at `tile`."""
     block_m, block_n = tile.block_m, tile.block_n
-    a_shape, b_shape = tile_shapes(tile)
-    product = tiled_product(tile, output_gradient_rows_at, filter_columns_at, store_filter_partial)
+    a_shape, b_shape = tile_shapes(tile, schedule)
+    product = tiled_product(tile, output_gradient_rows_at, filter_columns_at, store_filter_partial, schedule)
 
     def kernel(x, dy_planes, partial, kh, kw, out_w, stride, pad, groups, splits, chunk):
         """x (N, C, H, W), dy_planes (N, F, OH·OW) = dy viewed by planes; partial (splits, F, CG·KH·KW) out.
@@ -164,10 +162,16 @@ def _filter_kernel(version: int, name: str):
     return named_kernel(kernel, name)
 
 
-conv_data_tiled_kernel = _data_kernel(2, "conv_data_tiled_kernel")
-conv_data_register_kernel = _data_kernel(3, "conv_data_register_kernel")
-conv_filter_tiled_kernel = _filter_kernel(2, "conv_filter_tiled_kernel")
-conv_filter_register_kernel = _filter_kernel(3, "conv_filter_register_kernel")
+conv_data_tiled_kernel = data_kernel(CONV_TILES[2], "conv_data_tiled_kernel")
+conv_data_register_kernel = data_kernel(CONV_TILES[3], "conv_data_register_kernel")
+conv_filter_tiled_kernel = filter_kernel(CONV_TILES[2], "conv_filter_tiled_kernel")
+conv_filter_register_kernel = filter_kernel(CONV_TILES[3], "conv_filter_register_kernel")
+conv_data_double_buffered_kernel = data_kernel(DOUBLE_BUFFERED_TILE, "conv_data_double_buffered_kernel",
+                                               DOUBLE_BUFFERED)
+conv_filter_double_buffered_kernel = filter_kernel(DOUBLE_BUFFERED_TILE, "conv_filter_double_buffered_kernel",
+                                                   DOUBLE_BUFFERED)
+conv_data_warp_tiled_kernel = data_kernel(WARP_TILES[0], "conv_data_warp_tiled_kernel", WARP_TILED)
+conv_filter_warp_tiled_kernel = filter_kernel(WARP_TILES[0], "conv_filter_warp_tiled_kernel", WARP_TILED)
 
 
 @cuda.jit

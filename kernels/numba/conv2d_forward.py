@@ -17,10 +17,10 @@ The launchers are in kernels/numba/conv2d.py.
 
 from __future__ import annotations
 
-from kernels.geometry import CONV_TILES
+from kernels.geometry import CONV_TILES, DOUBLE_BUFFERED_TILE, WARP_TILES
 from kernels.numba.compiler import cuda, float32
 from kernels.numba.conv2d_operands import filter_rows_at, forward_columns_at, store_forward
-from kernels.numba.gemm import named_kernel, tile_shapes, tiled_product
+from kernels.numba.gemm import DOUBLE_BUFFERED, TILED, WARP_TILED, named_kernel, tile_shapes, tiled_product
 
 NCHW = "float32[:, :, :, ::1]"
 DIRECT_SIGNATURE = f"void({NCHW}, {NCHW}, float32[::1], {NCHW}, int32, int32, int32)"
@@ -55,12 +55,12 @@ def conv_forward_direct_kernel(x, w, b, y, stride, pad, groups):
     y[n, f, oh, ow] = total + b[f]
 
 
-def _gemm_kernel(version: int, name: str):
-    """The v2 or v3 kernel: the tiled product of kernels/numba/gemm.py at CONV_TILES[version]."""
-    tile = CONV_TILES[version]
+def gemm_kernel(tile, name: str, schedule: str = TILED):
+    """The v2 or v3 kernel (v3 when the thread tile is larger than 1 x 1): the tiled product of
+    kernels/numba/gemm.py at `tile`, a geometry.Tile."""
     block_m, block_n = tile.block_m, tile.block_n
-    a_shape, b_shape = tile_shapes(tile)
-    product = tiled_product(tile, filter_rows_at, forward_columns_at, store_forward)
+    a_shape, b_shape = tile_shapes(tile, schedule)
+    product = tiled_product(tile, filter_rows_at, forward_columns_at, store_forward, schedule)
 
     def kernel(x, w_rows, b, y, kh, kw, stride, pad, groups):
         """x (N, C, H, W), w_rows (F, CG·KH·KW) = w viewed as rows, b (F,); y (N, F, OH, OW) out.
@@ -82,5 +82,8 @@ def _gemm_kernel(version: int, name: str):
     return named_kernel(kernel, name)
 
 
-conv_forward_tiled_kernel = _gemm_kernel(2, "conv_forward_tiled_kernel")
-conv_forward_register_kernel = _gemm_kernel(3, "conv_forward_register_kernel")
+conv_forward_tiled_kernel = gemm_kernel(CONV_TILES[2], "conv_forward_tiled_kernel")
+conv_forward_register_kernel = gemm_kernel(CONV_TILES[3], "conv_forward_register_kernel")
+conv_forward_double_buffered_kernel = gemm_kernel(DOUBLE_BUFFERED_TILE, "conv_forward_double_buffered_kernel",
+                                                  DOUBLE_BUFFERED)
+conv_forward_warp_tiled_kernel = gemm_kernel(WARP_TILES[0], "conv_forward_warp_tiled_kernel", WARP_TILED)

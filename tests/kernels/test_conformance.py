@@ -56,7 +56,21 @@ def simulated():
         yield numba_face
 
 
-@pytest.mark.parametrize(("case", "version"), _runs(numba_face, [case for case in TINY if case.simulated]))
+# Numba's v5 differs from its v4 only in which outputs a thread owns (kernels/numba/gemm.py,
+# staged_product), and every simulated thread costs time: v5's 256-thread 128 x 128 blocks took 29 s
+# for one split-K backward case on this project's 2-core machine. v4 runs every case; v5 the linear
+# ones and three convolutions (padding, more than 64 filters, stride 4 with groups 3), which put every
+# lane's runs of rows and columns across partial tiles.
+SIMULATED_V5 = {"pad1-nonsquare", "66-filters-1x1", "stride4-groups3-batch1"}
+
+
+def _simulated(case, version) -> bool:
+    if not case.simulated:
+        return False
+    return version != 5 or case.op.startswith("linear") or case.name in SIMULATED_V5
+
+
+@pytest.mark.parametrize(("case", "version"), [run for run in _runs(numba_face, TINY) if _simulated(*run.values)])
 def test_numba_face_in_the_simulator(simulated, case, version):
     args, kwargs = case.inputs()
     expected = case.reference_outputs(args, kwargs)

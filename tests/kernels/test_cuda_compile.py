@@ -60,6 +60,20 @@ def test_promoted_kernels_do_not_spill(arch):
     assert not spilling, "\n".join(spilling)
 
 
+def test_every_candidate_of_the_measured_choice_compiles_for_sm_90_without_spills():
+    """The measured choice may launch any candidate (kernels/choice.py), so every tile geometry is held
+    to what the promoted kernels are: no spills, no stack frame."""
+    candidates = [t for t in face.compile_targets() if t.op in face.CANDIDATES and t.version >= 2
+                  and t.kernel in ("main", "dx", "dw")]
+    assert sum(t.alternative for t in candidates) == 3 * 2 * 3  # v3, v4, v5 second tiles: conv and linear main/dx/dw
+    spilling = []
+    for target in candidates:
+        resources = compiled(target.source, "sm_90").resources_of(target.name_expression)
+        if resources.spills or resources.stack_frame_bytes:
+            spilling.append(f"{target}: {resources}")
+    assert not spilling, "\n".join(spilling)
+
+
 def test_promoted_functions_are_the_promoted_versions():
     for op, version in face.PROMOTED.items():
         assert getattr(face, op) is face.VERSIONS[op][version]

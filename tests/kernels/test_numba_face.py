@@ -122,7 +122,7 @@ def test_bad_arguments_raise_value_errors_naming_them(call, message):
 def test_launchers_pass_the_types_their_compile_targets_declare():
     """The PTX compile check compiles each kernel for its KernelTarget signature; a launcher passing
     other types (an int64 for an int32, a strided array) would make the GPU compile a variant that
-    no check has seen. Every launch of every version of every op, at tiny shapes, is typed here as
+    no check has seen. Every launch of every version (and candidate) of every op, at tiny shapes, is typed here as
     Numba types it at launch and compared with the kernel's declared signatures. The calls are those
     of the GPU-only launch-overhead report (benchmarks.launch_overhead), which this also runs."""
     import numba
@@ -140,12 +140,15 @@ def test_launchers_pass_the_types_their_compile_targets_declare():
     assert set(calls) == set(OPS)
     with recorded_launches() as launches:
         for op, call in calls.items():
-            for version, launcher in face.VERSIONS[op].items():
+            # every version, and every candidate of the measured kernel choice (kernels/choice.py)
+            launchers = {f"v{v}": f for v, f in face.VERSIONS[op].items()}
+            launchers.update({str(c): f for c, f in face.CANDIDATES.get(op, {}).items()})
+            for name, launcher in launchers.items():
                 setattr(face, op, launcher)
                 try:
                     before = len(launches)
                     call()
-                    assert len(launches) > before, f"{op} v{version} launched nothing"
+                    assert len(launches) > before, f"{op} {name} launched nothing"
                 finally:
                     setattr(face, op, face.VERSIONS[op][face.PROMOTED[op]])
     kernels_launched = set()
