@@ -148,9 +148,10 @@ def split_chunks(k_total: int, block_k: int, splits: int) -> tuple[int, int]:
     return ceil_div(max(k_total, 1), chunk), chunk
 
 
-# v4, CUDA C only (kernels/cuda/gemm.cuh, gemm_double_buffered): v3's 64 x 64 block and 4 x 4
-# thread tiles with K steps of 16, so that each 64 x 16 tile of A or B is exactly one float4 per
-# thread of the 256, and each of the two shared-memory stages costs one barrier per 16 k.
+# v4, both faces (kernels/cuda/gemm.cuh, gemm_double_buffered; kernels/numba/gemm.py, staged_product):
+# v3's 64 x 64 block and 4 x 4 thread tiles with K steps of 16, so that each 64 x 16 tile of A or B
+# is exactly one float4 per thread of the 256 (CUDA C; Numba loads the same elements one float at a
+# time), and each of the two shared-memory stages costs one barrier per 16 k.
 DOUBLE_BUFFERED_TILE = Tile(64, 64, 16, 4, 4)
 
 
@@ -167,10 +168,10 @@ DOUBLE_BUFFERED_TILE = Tile(64, 64, 16, 4, 4)
 # ---------------------------------------------------------------------------------------------
 
 WIDE_TILE = Tile(128, 128, 8, 8, 8)
-# v5, CUDA C only (gemm.cuh, WarpTiledThreads): a warp's lanes form a 4 x 8 grid over a warp tile of
+# v5, both faces (gemm.cuh, WarpTiledThreads; staged_product): a warp's lanes form a 4 x 8 grid over a warp tile of
 # (4·thread_m) x (8·thread_n), so 128 x 128 blocks with 16 x 4 per thread are 8 warps of 64 x 32 (256
 # threads) and 64 x 64 blocks with 8 x 4 are 4 warps of 32 x 32 (128 threads). K steps of 8: one
-# float4 per thread per operand and stage in both.
+# float4 per thread per operand and stage in both (CUDA C; Numba has no 16-byte loads).
 WARP_TILES = (Tile(128, 128, 8, 16, 4), Tile(64, 64, 8, 8, 4))
 GEMM_OPS = ("conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward")
 # Split-K candidates of the linear layers, at the default tile of the register-tiled and warp-tiled
