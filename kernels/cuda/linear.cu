@@ -13,7 +13,8 @@
 //   db is one thread per column in every version: it reads dy once, coalesced across columns.
 // Split-K (candidates of the measured choice, geometry.LINEAR_SPLITS): every tiled kernel reduces
 // k in [blockIdx.z·chunk, (blockIdx.z + 1)·chunk) into its own partial product, and
-// linear_split_sum adds the partials in split order, so the result is the same in every run.
+// linear_backward_db, reading the partials as the rows of a splits x M·N matrix, adds them in split
+// order, so the result is the same in every run.
 //
 // Checked: python -m pytest tests/kernels/test_conformance.py -k linear
 //   (every version against the reference: g++ emulator here, `-m gpu` on a GPU; NVRTC for
@@ -55,7 +56,7 @@ extern "C" __global__ void linear_backward_dw_v1(const float* __restrict__ dy, c
 }
 
 // db, every version: thread col sums dy[:, col] over the N rows in order into db[col] (out).
-// Any 1-D grid covering O.
+// Any 1-D grid covering O. Split-K also adds its partial products with it (rows: splits, O: M·N).
 extern "C" __global__ void linear_backward_db(const float* __restrict__ dy, float* __restrict__ db, int rows,
                                               int outputs) {
     const int col = blockIdx.x * blockDim.x + threadIdx.x;
@@ -89,7 +90,7 @@ enum LinearProduct { FORWARD = 0, DATA = 1, FILTER = 2 };
 // v2 (TM = TN = 1), v3, v4 and v5. Block (blockIdx.x, blockIdx.y, blockIdx.z) computes the BM x BN
 // tile of C at (blockIdx.y·BM, blockIdx.x·BN) over k in [blockIdx.z·chunk, (blockIdx.z + 1)·chunk)
 // (out: y, dx or dw when gridDim.z is 1; else partial product blockIdx.z of gridDim.z, M·N floats
-// apart, for linear_split_sum). Grid (ceil(N / BN), ceil(M / BM), splits); chunk a multiple of BK
+// apart, for linear_backward_db to add). Grid (ceil(N / BN), ceil(M / BM), splits); chunk a multiple of BK
 // (geometry.split_chunks), K itself without a split; block (BM/TM)·(BN/TN) threads. `a` and
 // `b_operand` are the product's inputs in this order:
 //   FORWARD x, w (C = y, M = N rows, N = O, K = I; `bias` used)
@@ -142,16 +143,4 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
                       const float* __restrict__ bias, float* __restrict__ c, int rows, int inputs, int outputs,
                       int chunk) {
     linear_gemm<BM, BN, BK, TM, TN, GEMM_WARP_TILED, PRODUCT>(a, b_operand, bias, c, rows, inputs, outputs, chunk);
-}
-
-// Split-K sum, every tiled version: c[i] (out) = Σ_s partial[s·size + i], the splits added in order
-// s = 0, 1, ... (partial: the `splits` partial products of a split launch, split 0 with the bias).
-// Any 1-D grid covering size.
-extern "C" __global__ void linear_split_sum(const float* __restrict__ partial, float* __restrict__ c, int splits,
-                                            int size) {
-    const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= size) return;
-    float acc = 0.0f;
-    for (int s = 0; s < splits; ++s) acc += partial[static_cast<size_t>(s) * size + i];
-    c[i] = acc;
 }

@@ -7,8 +7,8 @@
     v5  v4 split into warp tiles, float4 shared-memory fragments     geometry.WARP_TILES[0]
 db is one thread per column in every version. CANDIDATES: v2-v5 at every tile geometry of
 geometry.candidate_tiles, each tile its own template instantiation, and the split-K candidates
-(geometry.LINEAR_SPLITS: the same kernels on a grid `splits` deep, then linear_split_sum), for the
-measured choice.
+(geometry.LINEAR_SPLITS: the same kernels on a grid `splits` deep, then DB adding the partial
+products in split order), for the measured choice.
 """
 
 from __future__ import annotations
@@ -40,18 +40,17 @@ for _v, _tiles in geometry.candidate_tiles("linear_forward").items():
         DX[_v, _tile] = _gemm("linear_backward", _v, "dx", DATA_PRODUCT, _tile)
         DW[_v, _tile] = _gemm("linear_backward", _v, "dw", FILTER_PRODUCT, _tile)
 DB = declare("linear_backward", 1, "db", SOURCE, "linear_backward_db")  # every version
-SPLIT_SUM = declare("linear_forward", 3, "split_sum", SOURCE, "linear_split_sum", alternative=True)  # split-K
 
 
 def _product(target, tile: geometry.Tile, splits: int, m: int, n: int, k: int, inputs: tuple, c, sizes: tuple):
     """C (m x n, into c) of one tiled kernel over a K-long reduction: in one pass, or in `splits`
-    partial products that linear_split_sum then adds in split order."""
+    partial products that the db kernel then adds in split order (its rows: the splits)."""
     count, chunk = geometry.split_chunks(k, tile.block_k, splits)
     partial = c if count == 1 else empty((count, m, n))
     require_int32_indexable(partial_products=partial)
     launch(target, *tile.grid(m, n, count), (*inputs, partial, *sizes, i32(chunk)))
     if count > 1:
-        launch(SPLIT_SUM, *geometry.grid_1d(c.size), (partial, c, i32(count), i32(c.size)))
+        launch(DB, *geometry.grid_1d(c.size), (partial, c, i32(count), i32(c.size)))
 
 
 def _forward(version: int, tile: geometry.Tile | None = None, splits: int = 1):

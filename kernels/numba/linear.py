@@ -20,7 +20,8 @@ operand is contiguous (a_col == 1 or b_col == 1, the same for the whole block), 
 coalesce for every layout. The bias gradient db = Σ_n dy[n, :] is column_sums_kernel in every version.
 CANDIDATES: v2-v5 at every tile geometry of geometry.candidate_tiles, and the split-K candidates
 (geometry.LINEAR_SPLITS: the same kernels on a grid `splits` deep, each block reducing one chunk of K
-into its own partial product, then split_sum_kernel adding them in split order), for the measured choice.
+into its own partial product, then column_sums_kernel adding them in split order: the partials are the
+rows of a (splits, M·N) matrix), for the measured choice.
 """
 
 from __future__ import annotations
@@ -137,22 +138,6 @@ def column_sums_kernel(matrix, sums):
     sums[j] = total
 
 
-@cuda.jit
-def split_sum_kernel(partial, c):
-    """c[i] = Σ_s partial[s, i], the splits added in order s = 0, 1, ....
-
-    partial (splits, M·N): the partial products of a split launch, the bias in split 0's; c (M·N,) out.
-    Thread i covers element i; neighbouring threads read neighbouring elements of each split.
-    """
-    i = cuda.grid(1)
-    if i >= c.shape[0]:
-        return
-    total = float32(0.0)
-    for s in range(partial.shape[0]):
-        total += partial[s, i]
-    c[i] = total
-
-
 @functools.cache
 def _no_bias():
     """The bias argument of a product without bias (never read): one float, made once."""
@@ -162,7 +147,7 @@ def _no_bias():
 def gemm(version, a, b, c, m, n, k, a_strides, b_strides, bias=None, tile=None, splits=1):
     """c (M, N) = A·B (+ bias), A(i, p) = a[i·a_strides[0] + p·a_strides[1]], B likewise; the tiled
     versions at `tile` (default: the version's own, the first of geometry.candidate_tiles), with K
-    split in `splits` partial products (geometry.split_chunks) that split_sum_kernel adds."""
+    split in `splits` partial products (geometry.split_chunks) that column_sums_kernel adds."""
     operands = (a.reshape(-1), b.reshape(-1), _no_bias() if bias is None else bias)
     sizes = (np.int32(m), np.int32(n), np.int32(k), np.int32(a_strides[0]), np.int32(a_strides[1]),
              np.int32(b_strides[0]), np.int32(b_strides[1]), np.int32(bias is not None))
@@ -174,7 +159,7 @@ def gemm(version, a, b, c, m, n, k, a_strides, b_strides, bias=None, tile=None, 
     partial = c if count == 1 else empty((count * m, n))
     launch(TILED_KERNELS[version, tile], *tile.grid(m, n, count), *operands, partial, *sizes, np.int32(chunk))
     if count > 1:
-        launch(split_sum_kernel, *grid_1d(m * n), partial.reshape(count, m * n), c.reshape(-1))
+        launch(column_sums_kernel, *grid_1d(m * n), partial.reshape(count, m * n), c.reshape(-1))
 
 
 def column_sums(matrix):
@@ -233,4 +218,3 @@ for _version, _kernel, _signature in [(1, gemm_naive_kernel, GEMM_SIGNATURE),
     declare("linear_forward", _version, _kernel, _signature)
     declare("linear_backward", _version, _kernel, _signature)
     declare("linear_backward", _version, column_sums_kernel, "void(float32[:, ::1], float32[::1])")
-declare("linear_forward", 3, split_sum_kernel, "void(float32[:, ::1], float32[::1])")  # split-K candidates
