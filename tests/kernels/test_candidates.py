@@ -76,3 +76,24 @@ def test_numba_candidates_in_the_simulator(simulated, case, candidate):
     args, kwargs = case.inputs()
     actual = case.face_outputs(simulated.CANDIDATES[case.op][candidate], simulated.to_device, args, kwargs)
     case.compare(actual, case.reference_outputs(args, kwargs), f"numba {case.id} {candidate}")
+
+
+@pytest.mark.parametrize("block_k", [8, 16])
+def test_split_chunks_cover_k_once_with_no_empty_split(block_k):
+    """Every split starts on a k-tile boundary, none is empty, and together they cover [0, K) once;
+    the count never exceeds what was asked."""
+    for k in range(1, 200):
+        for asked in (1, 2, 3, 4, 7):
+            count, chunk = geometry.split_chunks(k, block_k, asked)
+            assert chunk % block_k == 0 and 1 <= count <= asked, (k, asked, count, chunk)
+            assert (count - 1) * chunk < k <= count * chunk, (k, asked, count, chunk)
+
+
+def test_fc6_at_batch_128_splits_as_asked():
+    """fc6's forward product at batch 128 (K = 9216) is where the split candidates are meant to help:
+    each asked split count is the count launched, so 64 x 64 tiles give 128 x splits blocks."""
+    tile = geometry.LINEAR_TILES[3]
+    for splits in geometry.LINEAR_SPLITS:
+        count, chunk = geometry.split_chunks(9216, tile.block_k, splits)
+        assert (count, chunk) == (splits, 9216 // splits)
+        assert tile.blocks(128, 4096) * count == 128 * splits
