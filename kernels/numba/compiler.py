@@ -62,10 +62,10 @@ uint64 = cuda.uint64
 
 
 def inlined_device(function):
-    """`function` as a device function that the GPU compilers inline into every caller (NVVM's
-    forceinline). numba-cuda-mlir otherwise leaves a large device function, such as a GEMM's whole
-    product loop, as a call, and the call's ABI makes ptxas spill registers around it. The simulator,
-    which has no such option, runs the function as it is."""
+    """`function` as a device function inlined into every caller at the Numba IR level
+    (inline="always"). numba-cuda-mlir otherwise leaves a large device function, such as a GEMM's
+    whole product loop, as a call, and the call's ABI makes ptxas spill registers around it
+    (forceinline=True did not change that). The simulator runs the function as it is."""
     if MODE == "simulator":
         return cuda.jit(device=True)(function)
     return cuda.jit(device=True, inline="always")(function)

@@ -108,7 +108,7 @@ def conv_filter_direct_kernel(dy, x, dw, stride, pad, groups):
 
 
 def data_kernel(tile, name: str, schedule: str = TILED):
-    """The v2 or v3 dx kernel: the tiled product of kernels/numba/gemm.py at `tile`, a geometry.Tile."""
+    """A v2-v5 dx kernel: the tiled product of kernels/numba/gemm.py at `tile`, a geometry.Tile."""
     block_m, block_n = tile.block_m, tile.block_n
     a_shape, b_shape = tile_shapes(tile, schedule)
     product = tiled_product(tile, weight_taps_at, output_gradient_taps_at, store_data, schedule)
@@ -135,7 +135,7 @@ def data_kernel(tile, name: str, schedule: str = TILED):
 
 
 def filter_kernel(tile, name: str, schedule: str = TILED):
-    """The v2 or v3 split-K dw kernel: the tiled product of kernels/numba/gemm.py at `tile`."""
+    """A v2-v5 split-K dw kernel: the tiled product of kernels/numba/gemm.py at `tile`."""
     block_m, block_n = tile.block_m, tile.block_n
     a_shape, b_shape = tile_shapes(tile, schedule)
     product = tiled_product(tile, output_gradient_rows_at, filter_columns_at, store_filter_partial, schedule)

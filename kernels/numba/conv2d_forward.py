@@ -56,8 +56,8 @@ def conv_forward_direct_kernel(x, w, b, y, stride, pad, groups):
 
 
 def gemm_kernel(tile, name: str, schedule: str = TILED):
-    """The v2 or v3 kernel (v3 when the thread tile is larger than 1 x 1): the tiled product of
-    kernels/numba/gemm.py at `tile`, a geometry.Tile."""
+    """A v2-v5 kernel: the product of kernels/numba/gemm.py at `tile`, a geometry.Tile, with the
+    version's schedule (v2 and v3 differ by their thread tile only)."""
     block_m, block_n = tile.block_m, tile.block_n
     a_shape, b_shape = tile_shapes(tile, schedule)
     product = tiled_product(tile, filter_rows_at, forward_columns_at, store_forward, schedule)

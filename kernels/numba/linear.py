@@ -91,7 +91,7 @@ def store_with_bias(args, i, j, value):
 
 
 def gemm_kernel(tile, name: str, schedule: str = TILED):
-    """The v2 or v3 kernel: the tiled product of kernels/numba/gemm.py at `tile`, a geometry.Tile."""
+    """A v2-v5 kernel: the product of kernels/numba/gemm.py at `tile`, a geometry.Tile, with `schedule`."""
     block_m, block_n = tile.block_m, tile.block_n
     a_shape, b_shape = tile_shapes(tile, schedule)
     product = tiled_product(tile, strided_at, strided_at, store_with_bias, schedule)
